@@ -1,0 +1,162 @@
+"""Devices: resolving `--device`, synchronising, capability probes, and memory readings."""
+
+from __future__ import annotations
+
+import functools
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+from gptbench.errors import GptbenchError
+from gptbench.reports.schema import Memory
+
+GB = 1e9
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto|cpu|cuda|cuda:N|mps` -> a usable torch.device, or an error saying what was found instead."""
+    key = name.strip().lower()
+    if key == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if key == "cpu":
+        return torch.device("cpu")
+    if key == "mps":
+        if not _mps_available():
+            found = f"{sys.platform}, torch {torch.__version__}"
+            raise GptbenchError(f"--device mps: MPS is not available on this machine ({found}); use --device cpu")
+        return torch.device("mps")
+    if key == "cuda" or key.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise GptbenchError(f"--device {name}: CUDA is not available ({_why_no_cuda()}); use --device cpu or auto")
+        index = 0
+        if ":" in key:
+            suffix = key.split(":", 1)[1]
+            if not suffix.isdigit():
+                raise GptbenchError(f"--device {name}: expected cuda:N with N a GPU index")
+            index = int(suffix)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise GptbenchError(f"--device {name}: this machine has {count} CUDA device(s), indices 0..{count - 1}")
+        return torch.device("cuda", index)
+    raise GptbenchError(f"--device {name}: unknown device; choose auto, cpu, cuda, cuda:N or mps")
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def _why_no_cuda() -> str:
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build; install a CUDA build of torch"
+    return f"torch {torch.__version__} was built for CUDA {torch.version.cuda}, but no GPU or driver was found"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until all queued work on `device` has finished, so wall-clock time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls run faster than fp32: tensor cores on CUDA (sm80+), AMX on x86 CPUs."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type == "cpu":
+        return "amx_bf16" in _cpu_flags()
+    return False
+
+
+def supports_fused_adamw(device: torch.device) -> bool:
+    """Whether torch's fused AdamW kernel runs on this device (probed, not assumed)."""
+    try:
+        p = torch.nn.Parameter(torch.zeros(2, device=device))
+        p.grad = torch.zeros_like(p)
+        torch.optim.AdamW([p], fused=True).step()
+        return True
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start peak-memory accounting afresh for this run."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+class MemoryTracker:
+    """Peak memory over a run: torch's counters on CUDA, sampled MPS allocation, host RSS everywhere."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._mps_peak = 0
+
+    def sample(self) -> None:
+        """Note the current MPS allocation (MPS has no peak counter of its own)."""
+        if self.device.type == "mps":
+            self._mps_peak = max(self._mps_peak, torch.mps.current_allocated_memory())
+
+    def read(self) -> Memory:
+        memory = Memory(host_peak_rss_gb=round(_peak_rss_bytes() / GB, 3))
+        if self.device.type == "cuda":
+            memory.peak_allocated_gb = round(torch.cuda.max_memory_allocated(self.device) / GB, 3)
+            memory.peak_reserved_gb = round(torch.cuda.max_memory_reserved(self.device) / GB, 3)
+            used = nvml_used_bytes(self.device)
+            memory.device_used_gb = None if used is None else round(used / GB, 3)
+        elif self.device.type == "mps":
+            self.sample()
+            memory.peak_allocated_gb = round(self._mps_peak / GB, 3)
+            memory.peak_reserved_gb = round(torch.mps.driver_allocated_memory() / GB, 3)
+        return memory
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
+
+
+def nvml_handle(device: torch.device):  # noqa: ANN201 - pynvml's handle type is opaque
+    """The NVML handle of a CUDA device (matched by PCI bus id, so CUDA_VISIBLE_DEVICES is respected), or None."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        props = torch.cuda.get_device_properties(device)
+        bus = getattr(props, "pci_bus_id", None)
+        if bus is not None:
+            domain = getattr(props, "pci_domain_id", 0)
+            pci = f"{domain:08X}:{bus:02X}:{getattr(props, 'pci_device_id', 0):02X}.0"
+            return pynvml.nvmlDeviceGetHandleByPciBusId(pci)
+        return pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+    except Exception:  # no driver, no library, or an NVML too old: NVML figures are optional
+        return None
+
+
+def nvml_used_bytes(device: torch.device) -> int | None:
+    """Memory in use on the whole device (all processes) per NVML, or None where NVML does not answer."""
+    handle = nvml_handle(device)
+    if handle is None:
+        return None
+    try:
+        import pynvml
+
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    except Exception:
+        return None

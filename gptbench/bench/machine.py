@@ -1,0 +1,80 @@
+"""A fingerprint of the machine a run measured: software versions, CPU, memory, accelerator."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from gptbench.bench.device import GB, nvml_handle
+from gptbench.reports.schema import Accelerator, CpuInfo, Machine
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_gb() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _accelerator(device: torch.device) -> Accelerator:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return Accelerator(
+            kind="cuda",
+            name=props.name,
+            count=torch.cuda.device_count(),
+            memory_gb=round(props.total_memory / GB, 1),
+            driver=_nvidia_driver(device),
+            capability=f"{props.major}.{props.minor}",
+        )
+    if device.type == "mps":
+        return Accelerator(kind="mps", name=f"Apple {platform.machine()} GPU (MPS)", count=1)
+    return Accelerator(kind="cpu", name=_cpu_model(), count=0)
+
+
+def _nvidia_driver(device: torch.device) -> str | None:
+    if nvml_handle(device) is None:
+        return None
+    import pynvml
+
+    driver = pynvml.nvmlSystemGetDriverVersion()
+    return driver.decode() if isinstance(driver, bytes) else driver
+
+
+def fingerprint(device: torch.device) -> Machine:
+    """Describe this machine as seen from `device`'s point of view."""
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return Machine(
+        hostname=socket.gethostname(),
+        os=platform.platform(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cudnn=str(cudnn) if cudnn else None,
+        triton=_version("triton"),
+        cpu=CpuInfo(model=_cpu_model(), cores=os.cpu_count()),
+        memory_gb=_memory_gb(),
+        accelerator=_accelerator(device),
+    )

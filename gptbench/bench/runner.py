@@ -1,0 +1,136 @@
+"""One measured run end to end: build, warm up, measure, account; and the report that holds it."""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import torch
+
+import gptbench
+from gptbench.bench.config import BenchConfig
+from gptbench.bench.device import MemoryTracker, reset_peak_memory, synchronize
+from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
+from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
+from gptbench.bench.machine import fingerprint
+from gptbench.bench.step import Trainer, matmul_precision
+from gptbench.cloud.specs import match_device
+from gptbench.data.sources import make_source
+from gptbench.model.config import count_params
+from gptbench.reports.schema import Loss, Machine, ModelShape, Report, Run, RunConfig, RunResult
+from gptbench.reports.store import utc_now
+
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def run_config(config: BenchConfig, n_params: int) -> RunConfig:
+    """The report's description of a configuration."""
+    m = config.model
+    return RunConfig(
+        model=ModelShape(m.preset, m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size, n_params),
+        seq_len=config.seq_len,
+        micro_batch=config.micro_batch,
+        grad_accum=config.grad_accum,
+        world_size=config.world_size,
+        tokens_per_step=config.tokens_per_step,
+        dtype=config.dtype,
+        compile=config.compile,
+        attention=config.attention,
+        fused_adamw=config.adamw == "fused",
+        tf32=config.tf32,
+        data=str(config.data),
+        device=config.device,
+        adamw=config.adamw,
+        warmup_steps=config.warmup_steps,
+        steps=config.steps,
+    )
+
+
+def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]:
+    """(peak TFLOP/s, its source, why there is none) for the device and dtype of `config`."""
+    device = config.torch_device
+    if device.type != "cuda":
+        return None, None, f"no datasheet peak for {device.type.upper()} devices; MFU is reported for known GPUs"
+    name = torch.cuda.get_device_name(device)
+    spec = match_device(name)
+    if spec is None:
+        return None, None, f"GPU {name!r} is not in the spec table (gptbench/cloud/gpus.csv); add a row to get MFU"
+    peak = spec.peak_tflops(config.dtype, config.tf32)
+    if peak is None:
+        return None, None, f"the spec table has no {config.dtype} peak for {spec.name}"
+    precision = "tf32" if config.dtype == "fp32" and config.tf32 else config.dtype
+    return peak, f"{spec.name} dense {precision}: {spec.source} ({spec.source_date})", None
+
+
+def account(config: BenchConfig, timing: Timing) -> RunResult:
+    """Turn per-step times and losses into the report's numbers."""
+    rate = throughput(timing.step_times_s, config.tokens_per_step)
+    fpt = flops_per_token(config.model, config.seq_len)
+    peak, source, note = peak_for(config)
+    losses = timing.losses
+    return RunResult(
+        tokens_per_sec=rate.tokens_per_sec,
+        tokens_per_sec_p10=rate.p10,
+        tokens_per_sec_p90=rate.p90,
+        step_time_s=rate.step_time_s,
+        step_times_s=[round(t, 6) for t in timing.step_times_s],
+        warmup_s=round(timing.warmup_s, 3),
+        flops_per_token=fpt,
+        flops_formula=FLOPS_FORMULA,
+        achieved_tflops=rate.tokens_per_sec * fpt / 1e12,
+        peak_tflops=peak,
+        peak_source=source,
+        mfu=None if peak is None else mfu(rate.tokens_per_sec, fpt, peak, config.world_size),
+        mfu_note=note,
+        loss=Loss(
+            first=_finite_or_none(losses[0]) if losses else None,
+            last=_finite_or_none(losses[-1]) if losses else None,
+            all_finite=all(math.isfinite(v) for v in losses),
+        ),
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no NaN
+
+
+def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) -> Run:
+    """Train `config` for its warm-up and measured steps and return the measured Run.
+    Out-of-memory and runtime failures become a Run with status `oom` or `error`, not an exception."""
+    device = config.torch_device
+    reset_peak_memory(device)
+    tracker = MemoryTracker(device)
+    n_params, waits = None, []
+    try:
+        with matmul_precision(config.tf32):
+            source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed)
+            trainer = Trainer(config, source)
+            n_params = trainer.n_params
+
+            def step() -> torch.Tensor:
+                before = trainer.data_wait_s
+                loss = trainer.step()
+                waits.append(trainer.data_wait_s - before)
+                tracker.sample()
+                return loss
+
+            timing = measure(
+                step, lambda: synchronize(device), config.warmup_steps, config.steps, config.tokens_per_step, on_progress
+            )
+        result = account(config, timing)
+        result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        oom = isinstance(e, torch.cuda.OutOfMemoryError) or any(m in message.lower() for m in OOM_MARKERS)
+        result = RunResult(status="oom" if oom else "error", error=message[:500])
+    finally:
+        trainer = source = None  # free the model before the next run of a sweep
+        gc.collect()
+    result.memory = tracker.read()
+    return Run(config=run_config(config, n_params or count_params(config.model)), result=result)
+
+
+def new_report(device: torch.device, label: str | None = None, runs: list[Run] | None = None) -> Report:
+    """An empty report for this machine, stamped now."""
+    machine: Machine = fingerprint(device)
+    return Report(machine=machine, runs=runs or [], label=label, created=utc_now(), gptbench_version=gptbench.__version__)

@@ -1,0 +1,81 @@
+"""The training step: autocast, gradient accumulation, clipping, AdamW, optional torch.compile."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import torch
+
+from gptbench.bench.config import BenchConfig
+from gptbench.data.sources import BatchSource
+from gptbench.model.gpt import GPT
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def make_adamw(model: torch.nn.Module, lr: float, impl: str) -> torch.optim.AdamW:
+    """GPT-2-style AdamW: betas (0.9, 0.95), weight decay 0.1 on matrices only (not biases, norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **flags[impl])
+
+
+@contextlib.contextmanager
+def matmul_precision(tf32: bool) -> Iterator[None]:
+    """Allow TF32 for fp32 matmuls and convolutions for the duration, then restore the previous setting."""
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]
+
+
+class Trainer:
+    """A GPT-2 with its optimizer on one device; `step()` runs one optimizer step over grad_accum micro-batches."""
+
+    def __init__(self, config: BenchConfig, source: BatchSource) -> None:
+        self.config, self.source = config, source
+        device = config.torch_device
+        torch.manual_seed(config.seed)
+        model = GPT(config.model, attention=config.attention).to(device)
+        self.n_params = model.num_params()
+        self.optimizer = make_adamw(model, config.lr, config.adamw)
+        self.params = [p for p in model.parameters()]
+        self.model = torch.compile(model) if config.compile else model
+        self._autocast_dtype = AUTOCAST_DTYPES.get(config.dtype)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.dtype == "fp16")
+        self.data_wait_s = 0.0  # host time spent fetching batches, over all steps so far
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.config.torch_device.type, dtype=self._autocast_dtype)
+
+    def step(self) -> torch.Tensor:
+        """One optimizer step; returns the mean loss over its micro-batches as a device tensor (no sync)."""
+        accum = self.config.grad_accum
+        total = None
+        for _ in range(accum):
+            t0 = time.perf_counter()
+            x, y = self.source.next_batch()
+            self.data_wait_s += time.perf_counter() - t0
+            with self._autocast():
+                _, loss = self.model(x, y)
+            loss = loss / accum
+            total = loss.detach() if total is None else total + loss.detach()
+            self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total

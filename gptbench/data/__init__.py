@@ -1,0 +1,1 @@
+"""Batch sources for the train step: synthetic tokens, a text file, llm.c-format token shards."""

@@ -1,0 +1,78 @@
+"""GPT-2 shapes: a small frozen config and the presets, reached by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gptbench.errors import GptbenchError
+
+GPT2_VOCAB = 50257  # 50,000 BPE merges + 256 byte tokens + <|endoftext|>
+PADDED_VOCAB = 50304  # next multiple of 64: tensor cores and tiled kernels like round sizes
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape of a GPT-2 model; names follow the GPT-2 paper and code."""
+
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    vocab_size: int = GPT2_VOCAB  # 50304 when padded: same model, faster matmuls
+    block_size: int = 1024  # learned positions, so the longest sequence the model takes
+    preset: str = "custom"
+
+    def __post_init__(self) -> None:
+        for field in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
+            if getattr(self, field) <= 0:
+                raise GptbenchError(f"{field} must be positive, got {getattr(self, field)}")
+        if self.n_embd % self.n_head:
+            raise GptbenchError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); choose --n-embd as a multiple of --n-head"
+            )
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: int | None) -> GPTConfig:
+        """The preset `name`, with any non-None shape overrides applied."""
+        key = name.lower()
+        if key not in PRESETS:
+            raise GptbenchError(f"unknown model preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        config = PRESETS[key]
+        return replace(config, **chosen) if chosen else config
+
+    def padded(self, multiple: int = 64) -> GPTConfig:
+        """The same model with the vocabulary rounded up to a multiple (50257 → 50304)."""
+        vocab = -(-self.vocab_size // multiple) * multiple
+        return replace(self, vocab_size=vocab)
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+
+# The four GPT-2 sizes (Radford et al. 2019, table 2) and a tiny one that keeps tests to seconds.
+PRESETS: dict[str, GPTConfig] = {
+    "tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=128, preset="tiny"),
+    "124m": GPTConfig(n_layer=12, n_head=12, n_embd=768, preset="124m"),
+    "355m": GPTConfig(n_layer=24, n_head=16, n_embd=1024, preset="355m"),
+    "774m": GPTConfig(n_layer=36, n_head=20, n_embd=1280, preset="774m"),
+    "1558m": GPTConfig(n_layer=48, n_head=25, n_embd=1600, preset="1558m"),
+}
+
+
+def count_params(config: GPTConfig) -> int:
+    """Parameters of the model, the LM head tied to the token embedding (counted once)."""
+    c, layers = config.n_embd, config.n_layer
+    per_block = (
+        2 * 2 * c  # two layernorms, weight and bias
+        + c * 3 * c
+        + 3 * c  # attention q, k, v projection
+        + c * c
+        + c  # attention output projection
+        + c * 4 * c
+        + 4 * c  # MLP up
+        + 4 * c * c
+        + c  # MLP down
+    )
+    embeddings = config.vocab_size * c + config.block_size * c
+    return embeddings + layers * per_block + 2 * c  # + final layernorm

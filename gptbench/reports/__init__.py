@@ -1,0 +1,1 @@
+"""Reports: the schema (dataclasses <-> JSON), the atomic store, loading, rendering. Never imports torch."""

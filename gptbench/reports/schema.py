@@ -1,0 +1,162 @@
+"""The report schema `gptbench.report/1` as dataclasses, with lossless JSON round trips.
+
+Fields may be added within a schema version (readers ignore keys they do not know);
+a field's meaning never changes within one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "gptbench.report/1"
+KNOWN_SCHEMAS = (SCHEMA,)
+
+
+@dataclass
+class CpuInfo:
+    model: str | None = None
+    cores: int | None = None
+
+
+@dataclass
+class Accelerator:
+    kind: str = "cpu"  # cpu | cuda | mps
+    name: str | None = None
+    count: int = 0
+    memory_gb: float | None = None
+    driver: str | None = None
+    capability: str | None = None  # CUDA compute capability, e.g. "9.0"
+
+
+@dataclass
+class Machine:
+    hostname: str | None = None
+    os: str | None = None
+    python: str | None = None
+    torch: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    triton: str | None = None
+    cpu: CpuInfo = field(default_factory=CpuInfo)
+    memory_gb: float | None = None
+    accelerator: Accelerator = field(default_factory=Accelerator)
+
+
+@dataclass
+class ModelShape:
+    preset: str
+    n_layer: int
+    n_head: int
+    n_embd: int
+    vocab_size: int
+    block_size: int
+    n_params: int
+
+
+@dataclass
+class RunConfig:
+    model: ModelShape
+    seq_len: int
+    micro_batch: int
+    grad_accum: int
+    world_size: int
+    tokens_per_step: int  # global: world_size * micro_batch * seq_len * grad_accum
+    dtype: str  # fp32 | bf16 | fp16 (autocast)
+    compile: bool
+    attention: str  # sdpa | naive
+    fused_adamw: bool
+    tf32: bool
+    data: str
+    device: str | None = None
+    adamw: str | None = None  # fused | foreach | for-loop
+    warmup_steps: int | None = None
+    steps: int | None = None
+
+
+@dataclass
+class Memory:
+    peak_allocated_gb: float | None = None  # torch's caching allocator (CUDA) or MPS's allocated
+    peak_reserved_gb: float | None = None
+    device_used_gb: float | None = None  # NVML: whole device in use, all processes
+    host_peak_rss_gb: float | None = None  # this process's peak resident memory on the host
+
+
+@dataclass
+class Loss:
+    first: float | None = None
+    last: float | None = None
+    all_finite: bool = True
+
+
+@dataclass
+class RunResult:
+    status: str = "ok"  # ok | oom | error
+    error: str | None = None
+    tokens_per_sec: float | None = None  # global, median over measured steps
+    tokens_per_sec_p10: float | None = None
+    tokens_per_sec_p90: float | None = None
+    step_times_s: list[float] = field(default_factory=list)
+    warmup_s: float | None = None
+    flops_per_token: float | None = None
+    flops_formula: str | None = None
+    achieved_tflops: float | None = None
+    peak_tflops: float | None = None
+    peak_source: str | None = None
+    mfu: float | None = None  # 0-1 fraction of peak_tflops
+    mfu_note: str | None = None  # why mfu is null, when it is
+    memory: Memory = field(default_factory=Memory)
+    loss: Loss = field(default_factory=Loss)
+    step_time_s: float | None = None  # median
+    data_wait_fraction: float | None = None  # share of measured step time spent fetching batches
+
+
+@dataclass
+class Run:
+    config: RunConfig
+    result: RunResult
+
+
+@dataclass
+class Report:
+    machine: Machine
+    runs: list[Run] = field(default_factory=list)
+    label: str | None = None
+    created: str = ""
+    gptbench_version: str = ""
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, schema first."""
+        data = dataclasses.asdict(self)
+        return {"schema": data.pop("schema"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Build from parsed JSON of a known schema; unknown keys are ignored."""
+        return _build(cls, data)
+
+
+def _build(cls: type, data: Any) -> Any:
+    """Recursively construct dataclass `cls` from dicts, by its type hints."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value)
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return [_convert(item, v) for v in value]
+    return value

@@ -1,0 +1,122 @@
+"""Reports on disk: readable unique names, atomic writes that never overwrite, and validated loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gptbench.errors import GptbenchError
+from gptbench.reports.schema import KNOWN_SCHEMAS, Report
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO-8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """`NVIDIA H100 80GB HBM3` -> `nvidia-h100-80gb-hbm3`: safe in a file name on every OS."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "x"
+
+
+def report_name(report: Report) -> str:
+    """`20261128-213015_host_nvidia-h200[_label]`: date, host, accelerator, label."""
+    created = datetime.fromisoformat(report.created) if report.created else datetime.now(timezone.utc)
+    accel = report.machine.accelerator
+    parts = [created.strftime("%Y%m%d-%H%M%S"), slug(report.machine.hostname or "host"), slug(accel.name or accel.kind)]
+    if report.label:
+        parts.append(slug(report.label))
+    return "_".join(parts)
+
+
+def _dump(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+def _write_temp(directory: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=".gptbench-", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(tmp)
+
+
+class ReportFile:
+    """One report file, created under a fresh name and rewritten atomically as runs are added (sweeps)."""
+
+    def __init__(self, out_dir: str | Path, report: Report) -> None:
+        self.directory = Path(out_dir)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GptbenchError(f"--out {out_dir}: cannot create the folder ({e.strerror})") from e
+        self.path = self._claim(report)
+
+    def _claim(self, report: Report) -> Path:
+        """Write the first version under a name no file has yet: link(2) refuses to replace."""
+        base, tmp = report_name(report), _write_temp(self.directory, _dump(report))
+        try:
+            for n in range(1, 1000):
+                path = self.directory / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
+                try:
+                    os.link(tmp, path)
+                    return path
+                except FileExistsError:
+                    continue
+                except OSError:  # a filesystem without hard links: exclusive create, then replace
+                    try:
+                        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                    except FileExistsError:
+                        continue
+                    os.replace(tmp, path)
+                    return path
+            raise GptbenchError(f"{self.directory}: too many reports named {base}*; pass a --label")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def update(self, report: Report) -> None:
+        """Replace this file's content with `report`, atomically (readers see old or new, never half)."""
+        tmp = _write_temp(self.directory, _dump(report))
+        os.replace(tmp, self.path)
+
+
+def write_report(report: Report, out_dir: str | Path) -> Path:
+    """Write `report` into `out_dir` under a new unique name; returns the path."""
+    return ReportFile(out_dir, report).path
+
+
+def parse_report(data: Any, source: str) -> Report:
+    """A Report from parsed JSON, or a GptbenchError naming `source` and what is wrong."""
+    if not isinstance(data, dict) or "schema" not in data:
+        raise GptbenchError(f"{source}: not a gptbench report (no 'schema' field)")
+    if data["schema"] not in KNOWN_SCHEMAS:
+        raise GptbenchError(
+            f"{source}: unknown report schema {data['schema']!r} (this gptbench reads {', '.join(KNOWN_SCHEMAS)}); "
+            "upgrade gptbench"
+        )
+    try:
+        return Report.from_dict(data)
+    except (TypeError, KeyError, ValueError) as e:
+        raise GptbenchError(f"{source}: malformed gptbench report ({e})") from e
+
+
+def load_report(path: str | Path) -> Report:
+    """Read and validate one report file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise GptbenchError(f"{path}: no such report file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise GptbenchError(f"{path}: cannot read ({e})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GptbenchError(f"{path}: not valid JSON, truncated or corrupt (line {e.lineno}: {e.msg})") from e
+    return parse_report(data, str(path))

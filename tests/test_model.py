@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gptbench.errors import GptbenchError
+from gptbench.model.config import PRESETS, GPTConfig, count_params
+from gptbench.model.gpt import GPT
+from gptbench.model.tokenizer import gpt2_encoding
+
+
+def test_124m_has_gpt2_parameter_count() -> None:
+    config = GPTConfig.from_name("124m")
+    assert count_params(config) == 124_439_808
+    with torch.device("meta"):
+        model = GPT(config)
+    assert model.num_params() == 124_439_808
+
+
+@pytest.mark.parametrize(("name", "millions"), [("355m", 354.8), ("774m", 774.0), ("1558m", 1557.6)])
+def test_larger_presets_match_gpt2_sizes(name: str, millions: float) -> None:
+    assert count_params(PRESETS[name]) / 1e6 == pytest.approx(millions, abs=0.1)
+
+
+def test_padding_rounds_vocab_to_50304() -> None:
+    assert GPTConfig.from_name("124m").padded().vocab_size == 50304
+
+
+def test_shape_overrides_apply_on_a_preset() -> None:
+    config = GPTConfig.from_name("124m", n_layer=4, n_head=4, n_embd=256)
+    assert (config.n_layer, config.n_head, config.n_embd, config.block_size) == (4, 4, 256, 1024)
+
+
+def test_bad_shapes_are_refused() -> None:
+    with pytest.raises(GptbenchError, match="unknown model preset 'huge'"):
+        GPTConfig.from_name("huge")
+    with pytest.raises(GptbenchError, match="divisible"):
+        GPTConfig.from_name("124m", n_head=5)
+
+
+def test_lm_head_is_tied_and_init_follows_gpt2() -> None:
+    torch.manual_seed(0)
+    config = GPTConfig(n_layer=8, n_head=4, n_embd=256, vocab_size=4096, block_size=64)
+    model = GPT(config)
+    assert model.lm_head.weight is model.wte.weight
+    assert model.h[0].mlp.c_fc.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert model.h[0].mlp.c_proj.weight.std().item() == pytest.approx(0.02 / math.sqrt(16), rel=0.05)
+    assert model.h[0].attn.c_attn.bias.abs().sum().item() == 0
+
+
+def test_naive_and_sdpa_attention_agree() -> None:
+    config = PRESETS["tiny"]
+    torch.manual_seed(0)
+    a = GPT(config, attention="sdpa")
+    b = GPT(config, attention="naive")
+    b.load_state_dict(a.state_dict())
+    idx = torch.randint(0, config.vocab_size, (2, 50))
+    assert torch.allclose(a(idx)[0], b(idx)[0], atol=1e-5)
+
+
+def test_tokenizer_known_answers() -> None:
+    enc = gpt2_encoding()
+    assert enc.n_vocab == 50257
+    assert enc.encode("Every effort moves you") == [6109, 3626, 6100, 345]
+    assert enc.encode("Hello world") == [15496, 995]
+    assert enc.encode("<|endoftext|>", allowed_special="all") == [50256]
+
+
+def _copy_into_hf(ours: GPT, hf: torch.nn.Module) -> None:
+    """Hugging Face's GPT-2 keeps weights as Conv1D (in, out): transpose our Linear (out, in) weights."""
+    target = hf.state_dict()
+    for name, tensor in ours.state_dict().items():
+        key = "lm_head.weight" if name == "lm_head.weight" else f"transformer.{name}"
+        if name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            tensor = tensor.t()
+        assert target[key].shape == tensor.shape, key
+        target[key] = tensor
+    hf.load_state_dict(target)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "naive"])
+def test_logits_match_hugging_face_gpt2(attention: str) -> None:
+    transformers = pytest.importorskip("transformers")
+    config = GPTConfig(n_layer=3, n_head=4, n_embd=128, vocab_size=50257, block_size=256)
+    hf_config = transformers.GPT2Config(
+        vocab_size=config.vocab_size,
+        n_positions=config.block_size,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        activation_function="gelu_new",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        layer_norm_epsilon=1e-5,
+    )
+    hf = transformers.GPT2LMHeadModel(hf_config).eval()
+    torch.manual_seed(0)
+    ours = GPT(config, attention=attention).eval()
+    _copy_into_hf(ours, hf)
+    idx = torch.tensor([gpt2_encoding().encode("Every effort moves you, and every step counts, said the painter.")])
+    with torch.no_grad():
+        expected = hf(idx).logits
+        got, _ = ours(idx)
+    assert (got - expected).abs().max().item() < 1e-4
