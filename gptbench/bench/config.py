@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -153,3 +154,13 @@ def _resolve_adamw(choice: str | None, device: torch.device) -> str:
     if choice == "fused" and not supports_fused_adamw(device):
         raise GptbenchError(f"--adamw fused: torch {torch.__version__} has no fused AdamW for {device.type}; use --adamw foreach")
     return choice
+
+
+def config_to_dict(config: BenchConfig) -> dict:
+    """Plain data for a BenchConfig, to hand it to a worker process."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(data: dict) -> BenchConfig:
+    """The BenchConfig that `config_to_dict` described (validated again on construction)."""
+    return BenchConfig(**{**data, "model": GPTConfig(**data["model"]), "data": DataSpec(**data["data"])})

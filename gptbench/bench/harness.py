@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -38,8 +39,10 @@ def measure(
     steps: int,
     tokens_per_step: int,
     on_progress: ProgressFn | None = None,
+    during_measure: contextlib.AbstractContextManager | None = None,
 ) -> Timing:
-    """Run warm-up then measured steps; each step is timed from its start until the device is idle again."""
+    """Run warm-up then measured steps; each step is timed from its start until the device is idle again.
+    `during_measure` is entered just before the first measured step and left after the last (telemetry)."""
     report = on_progress or (lambda _: None)
     losses: list[torch.Tensor] = []
     report(Progress("warmup", 0, warmup_steps))
@@ -52,12 +55,13 @@ def measure(
     warmup_s = time.perf_counter() - start
     times: list[float] = []
     report(Progress("measure", 0, steps))
-    for i in range(steps):
-        t0 = time.perf_counter()
-        losses.append(step())
-        sync()  # without it the clock stops while kernels are still queued
-        times.append(time.perf_counter() - t0)
-        report(Progress("measure", i + 1, steps, tokens_per_step / times[-1]))
+    with during_measure or contextlib.nullcontext():
+        for i in range(steps):
+            t0 = time.perf_counter()
+            losses.append(step())
+            sync()  # without it the clock stops while kernels are still queued
+            times.append(time.perf_counter() - t0)
+            report(Progress("measure", i + 1, steps, tokens_per_step / times[-1]))
     # Losses stay on the device until the end: reading each one would add a sync of its own per step.
     return Timing(warmup_s, times, [float(v) for v in torch.stack(losses).float().cpu()] if losses else [])
 

@@ -14,7 +14,8 @@ from gptbench.bench.device import GB, nvml_handle
 from gptbench.reports.schema import Accelerator, CpuInfo, Machine
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -51,7 +52,7 @@ def _accelerator(device: torch.device) -> Accelerator:
         )
     if device.type == "mps":
         return Accelerator(kind="mps", name=f"Apple {platform.machine()} GPU (MPS)", count=1)
-    return Accelerator(kind="cpu", name=_cpu_model(), count=0)
+    return Accelerator(kind="cpu", name=cpu_model(), count=0)
 
 
 def _nvidia_driver(device: torch.device) -> str | None:
@@ -74,7 +75,7 @@ def fingerprint(device: torch.device) -> Machine:
         cuda=torch.version.cuda,
         cudnn=str(cudnn) if cudnn else None,
         triton=_version("triton"),
-        cpu=CpuInfo(model=_cpu_model(), cores=os.cpu_count()),
+        cpu=CpuInfo(model=cpu_model(), cores=os.cpu_count()),
         memory_gb=_memory_gb(),
         accelerator=_accelerator(device),
     )

@@ -9,11 +9,13 @@ import torch
 
 import gptbench
 from gptbench.bench.config import BenchConfig
-from gptbench.bench.device import MemoryTracker, reset_peak_memory, synchronize
+from gptbench.bench.device import MemoryTracker, reset_peak_memory
+from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
 from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
 from gptbench.bench.step import Trainer, matmul_precision
+from gptbench.bench.telemetry import sampler_for
 from gptbench.cloud.specs import match_device
 from gptbench.data.sources import make_source
 from gptbench.model.config import count_params
@@ -82,6 +84,7 @@ def account(config: BenchConfig, timing: Timing) -> RunResult:
         peak_source=source,
         mfu=None if peak is None else mfu(rate.tokens_per_sec, fpt, peak, config.world_size),
         mfu_note=note,
+        tokens_per_sec_per_rank=rate.tokens_per_sec / config.world_size,
         loss=Loss(
             first=_finite_or_none(losses[0]) if losses else None,
             last=_finite_or_none(losses[-1]) if losses else None,
@@ -96,14 +99,16 @@ def _finite_or_none(value: float) -> float | None:
 
 def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) -> Run:
     """Train `config` for its warm-up and measured steps and return the measured Run.
-    Out-of-memory and runtime failures become a Run with status `oom` or `error`, not an exception."""
+    Out-of-memory and runtime failures become a Run with status `oom` or `error`, not an exception
+    (in a process group they are raised: the rank must end, so that the whole job does)."""
     device = config.torch_device
     reset_peak_memory(device)
     tracker = MemoryTracker(device)
     n_params, waits = None, []
     try:
         with matmul_precision(config.tf32):
-            source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed)
+            # Each rank reads its own data (seed + rank); the model's seed is the same everywhere.
+            source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed + rank())
             trainer = Trainer(config, source)
             n_params = trainer.n_params
 
@@ -114,12 +119,22 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
                 tracker.sample()
                 return loss
 
+            sampler = sampler_for(device)  # power, clocks, throttling (NVML) and CPU load over the measured steps
             timing = measure(
-                step, lambda: synchronize(device), config.warmup_steps, config.steps, config.tokens_per_step, on_progress
+                step,
+                lambda: sync_ranks(device),  # device sync, then a barrier across ranks
+                config.warmup_steps,
+                config.steps,
+                config.tokens_per_step,
+                on_progress,
+                during_measure=sampler,
             )
         result = account(config, timing)
         result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
+        result.telemetry = sampler.summary(config.tokens_per_step * len(timing.step_times_s))
     except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+        if is_distributed():
+            raise  # one rank cannot go on alone: it exits, and torchrun stops the others
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         oom = isinstance(e, torch.cuda.OutOfMemoryError) or any(m in message.lower() for m in OOM_MARKERS)
         result = RunResult(status="oom" if oom else "error", error=message[:500])
@@ -127,6 +142,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
         trainer = source = None  # free the model before the next run of a sweep
         gc.collect()
     result.memory = tracker.read()
+    result.rank_memory = gather_memory(result.memory)
     return Run(config=run_config(config, n_params or count_params(config.model)), result=result)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from gptbench.bench.config import BenchConfig
+from gptbench.bench.distributed import is_distributed, wrap_ddp
 from gptbench.data.sources import BatchSource
 from gptbench.model.gpt import GPT
 
@@ -50,7 +51,9 @@ class Trainer:
         self.n_params = model.num_params()
         self.optimizer = make_adamw(model, config.lr, config.adamw)
         self.params = [p for p in model.parameters()]
-        self.model = torch.compile(model) if config.compile else model
+        # In a process group: DDP, compiled in the order torch recommends (see wrap_ddp).
+        self.ddp = wrap_ddp(model, device, config.compile) if is_distributed() else None
+        self.model = self.ddp or (torch.compile(model) if config.compile else model)
         self._autocast_dtype = AUTOCAST_DTYPES.get(config.dtype)
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.dtype == "fp16")
         self.data_wait_s = 0.0  # host time spent fetching batches, over all steps so far
@@ -60,19 +63,25 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.config.torch_device.type, dtype=self._autocast_dtype)
 
+    def _grad_sync(self, last: bool) -> contextlib.AbstractContextManager:
+        # DDP all-reduces gradients once per optimizer step, after the last micro-batch; the others only
+        # accumulate locally (forward and backward both inside no_sync, as DDP's docs require).
+        return self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+
     def step(self) -> torch.Tensor:
         """One optimizer step; returns the mean loss over its micro-batches as a device tensor (no sync)."""
         accum = self.config.grad_accum
         total = None
-        for _ in range(accum):
+        for i in range(accum):
             t0 = time.perf_counter()
             x, y = self.source.next_batch()
             self.data_wait_s += time.perf_counter() - t0
-            with self._autocast():
-                _, loss = self.model(x, y)
-            loss = loss / accum
-            total = loss.detach() if total is None else total + loss.detach()
-            self.scaler.scale(loss).backward()
+            with self._grad_sync(last=i == accum - 1):
+                with self._autocast():
+                    _, loss = self.model(x, y)
+                loss = loss / accum
+                total = loss.detach() if total is None else total + loss.detach()
+                self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.scaler.step(self.optimizer)

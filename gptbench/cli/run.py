@@ -10,7 +10,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from gptbench.cli import ddp
+from gptbench.cli import options as opt
 from gptbench.cli.common import app, err, friendly, out
+from gptbench.errors import GptbenchError
 
 
 @contextmanager
@@ -42,72 +45,117 @@ def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
         yield update
 
 
+def measure_with_progress(config: Any, show: bool) -> Any:
+    """One in-process measured run with the progress display."""
+    from gptbench.bench.runner import run_benchmark
+
+    with progress_display(show) as on_progress:
+        return run_benchmark(config, on_progress)
+
+
+def finish_report(report: Any, out_dir: Path) -> Path:
+    """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
+    from gptbench.bench.peak import attach_measured_peak, newest_peak_for
+    from gptbench.reports.store import write_report
+
+    peak = newest_peak_for(out_dir, report) if out_dir.is_dir() else None
+    for run in report.runs:
+        attach_measured_peak(run, peak)
+    return write_report(report, out_dir)
+
+
 @app.command()
 @friendly
 def run(
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    model: Annotated[str, typer.Option(help="Preset: tiny, 124m, 355m, 774m, 1558m.")] = "124m",
-    n_layer: Annotated[Optional[int], typer.Option(help="Override the preset's layers.")] = None,
-    n_head: Annotated[Optional[int], typer.Option(help="Override the preset's attention heads.")] = None,
-    n_embd: Annotated[Optional[int], typer.Option(help="Override the preset's embedding width.")] = None,
-    seq: Annotated[Optional[int], typer.Option(help="Sequence length [default: the model's block size].")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="Micro-batch size [default: 16 on CUDA, 4 on MPS, 1 on CPU].")] = None,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
-    dtype: Annotated[
-        str, typer.Option(help="auto, bf16, fp16 or fp32 (autocast) [auto: bf16 where fast, else fp16 on CUDA, fp32 on CPU/MPS].")
-    ] = "auto",
-    compile: Annotated[
-        Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model [default: on for CUDA].")
+    ctx: typer.Context,
+    device: opt.Device = "auto",
+    model: opt.Model = "124m",
+    n_layer: opt.NLayer = None,
+    n_head: opt.NHead = None,
+    n_embd: opt.NEmbd = None,
+    seq: opt.Seq = None,
+    batch: Annotated[
+        Optional[str], typer.Option(help="Micro-batch size, or auto for the fastest that fits (default: 16 CUDA, 4 MPS, 1 CPU).")
     ] = None,
-    attention: Annotated[str, typer.Option(help="sdpa (fused/flash) or naive (explicit mask + softmax).")] = "sdpa",
-    adamw: Annotated[str, typer.Option(help="auto, fused, foreach or for-loop.")] = "auto",
-    tf32: Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", help="TF32 fp32 matmuls [default: on for CUDA].")] = None,
-    vocab_pad: Annotated[bool, typer.Option("--vocab-pad/--no-vocab-pad", help="Pad the vocabulary 50257 → 50304.")] = True,
-    data: Annotated[str, typer.Option(help="synthetic, a text file, or token shards (a .bin or a folder).")] = "synthetic",
-    steps: Annotated[Optional[int], typer.Option(help="Measured steps [default: 30 on CUDA, 10 on MPS, 8 on CPU].")] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Warm-up steps, timed apart [default: 3 CUDA, 2 MPS, 1 CPU].")] = None,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 6e-4,
-    seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 1337,
-    label: Annotated[Optional[str], typer.Option(help="A name for this run, kept in the report and its file name.")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path("reports"),
+    grad_accum: opt.GradAccum = 1,
+    dtype: opt.Dtype = "auto",
+    compile: opt.Compile = None,
+    attention: opt.Attention = "sdpa",
+    adamw: opt.AdamW = "auto",
+    tf32: opt.Tf32 = None,
+    vocab_pad: opt.VocabPad = True,
+    data: opt.Data = "synthetic",
+    steps: opt.Steps = None,
+    warmup: opt.Warmup = None,
+    lr: opt.Lr = 6e-4,
+    seed: opt.Seed = 1337,
+    memory_limit: opt.MemoryLimit = None,
+    headroom: opt.Headroom = 0.1,
+    max_batch: opt.MaxBatch = 1024,
+    label: opt.Label = None,
+    out_dir: opt.OutDir = Path("reports"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
+    nproc: ddp.Nproc = None,
+    scaling: ddp.Scaling = False,
+    baseline_report: ddp.BaselineReport = None,
+    dist_timeout: ddp.DistTimeout = 300.0,
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
-    from gptbench.bench.config import RunOptions, resolve_config
-    from gptbench.bench.runner import new_report, run_benchmark
-    from gptbench.reports.render import print_run_summary
-    from gptbench.reports.store import write_report
+    from gptbench.bench.config import resolve_config
+    from gptbench.bench.runner import new_report
+    from gptbench.reports.render import print_run_summary, short
 
-    options = RunOptions(
-        device=device,
-        model=model,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_embd=n_embd,
-        vocab_pad=vocab_pad,
-        seq_len=seq,
-        micro_batch=batch,
-        grad_accum=grad_accum,
-        dtype=None if dtype == "auto" else dtype,
-        compile=compile,
-        attention=attention,
-        adamw=adamw,
-        tf32=tf32,
-        data=data,
-        warmup_steps=warmup,
-        steps=steps,
-        lr=lr,
-        seed=seed,
-    )
-    config = resolve_config(options)
-    with progress_display(err.is_terminal or not as_json) as on_progress:
-        result = run_benchmark(config, on_progress)
-    report = new_report(config.torch_device, label, [result])
-    path = write_report(report, out_dir)
+    auto = batch is not None and batch.strip().lower() == "auto"
+    options = opt.run_options(
+        device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad, seq=seq,
+        batch=None if auto else parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
+        attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+    )  # fmt: skip
+    config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
+    if ddp.wanted(nproc, scaling, baseline_report):
+        how = {"timeout_s": dist_timeout, "batch_auto": auto, "show": err.is_terminal or not as_json, "label": label, "ctx": ctx}
+        runs = ddp.measure_ranks(config, device, nproc, scaling, baseline_report, **how)
+        if runs is None:
+            return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
+    elif auto:
+        runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+    else:
+        runs = [measure_with_progress(config, err.is_terminal or not as_json)]
+    report = new_report(config.torch_device, label, runs)
+    path = finish_report(report, out_dir)
+    best = runs[0]
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
-        print_run_summary(out, report, result, path)
-    if result.result.status != "ok":
-        err.print(f"[red]error:[/red] the run ended with status {result.result.status}: {result.result.error}", soft_wrap=True)
+        print_run_summary(out, report, best, path)
+    if best.result.status != "ok":
+        err.print(f"[red]error:[/red] the run ended with status {best.result.status}: {short(best.result.error, 300)}")
         raise typer.Exit(1)
+
+
+def parse_batch(text: str | None) -> int | None:
+    """`--batch 16` -> 16; anything but a positive whole number or `auto` is refused."""
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise GptbenchError(f"--batch {text}: give a positive whole number, or auto")
+    return int(text)
+
+
+def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> list:
+    """`--batch auto`: probe, then measure the candidates; the fastest comes first."""
+    from gptbench.bench.autobatch import auto_batch
+    from gptbench.reports.render import short
+    from gptbench.reports.tables import probes_table
+
+    with err.status("searching for the largest micro-batch that fits…") as status:
+
+        def on_probe(p: Any) -> None:
+            status.update(f"micro-batch {p.micro_batch}: {short(p.why)}")
+
+        def on_run(r: Any) -> None:
+            status.update(f"measured {r.name}: {r.result.status}")
+
+        found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run)
+    err.print(probes_table(found))
+    return found.runs

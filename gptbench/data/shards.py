@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from gptbench.atomic import write_bytes_atomic
 from gptbench.errors import GptbenchError
 
 MAGIC = 20240520
@@ -25,15 +24,7 @@ def write_shard(path: str | Path, tokens: np.ndarray) -> Path:
         raise GptbenchError(f"{path}: token ids must fit in uint16 (0..65535)")
     header = np.zeros(HEADER_INTS, dtype=np.int32)
     header[:3] = (MAGIC, VERSION, tokens.size)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header.tobytes())
-            f.write(tokens.astype(TOKEN_DTYPE, copy=False).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, [header.tobytes(), tokens.astype(TOKEN_DTYPE, copy=False).tobytes()])
     return path
 
 

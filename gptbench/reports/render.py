@@ -5,15 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
-from gptbench.reports.schema import Report, Run
+from gptbench.reports.schema import Report, Run, Telemetry
 
 
 def fmt_rate(tokens_per_sec: float | None) -> str:
     """12,345 tok/s, or n/a."""
     return "n/a" if tokens_per_sec is None else f"{tokens_per_sec:,.0f} tok/s"
+
+
+def short(message: str | None, limit: int = 90) -> str:
+    """An error message cut to one readable line, with rich markup escaped (torch's start with `[enforce ...]`)."""
+    text = " ".join((message or "").split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def fmt_gb(value: float | None) -> str:
@@ -46,11 +53,13 @@ def run_warnings(run: Run) -> list[str]:
     r = run.result
     warnings = []
     if r.status != "ok":
-        warnings.append(f"run failed ({r.status}): {r.error}")
+        warnings.append(f"run failed ({r.status}): {short(r.error, 300)}")
     elif not r.loss.all_finite:
         warnings.append("the loss was not finite (NaN/inf) at some step: the numbers time a diverged run")
     if r.status == "ok" and r.mfu is None and r.mfu_note and (run.config.device or "").startswith("cuda"):
         warnings.append(f"MFU n/a: {r.mfu_note}")
+    if r.status == "ok" and r.telemetry is not None and r.telemetry.throttled:
+        warnings.append(throttle_warning(r.telemetry))
     return warnings
 
 
@@ -60,6 +69,8 @@ def summary_table(report: Report, run: Run) -> Table:
     table = Table(title=f"gptbench run · {accel.name or accel.kind}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
+    if run.name:
+        table.add_row("run", run.name)
     table.add_row("config", describe_config(run))
     if r.status == "ok" and r.tokens_per_sec is not None:
         table.add_row(
@@ -68,9 +79,13 @@ def summary_table(report: Report, run: Run) -> Table:
             f" over {len(r.step_times_s)} steps",
         )
         table.add_row("step time", f"{r.step_time_s * 1000:,.1f} ms median · warm-up {r.warmup_s:.1f} s (timed apart)")
-        mfu = f"{r.mfu:.1%} of {r.peak_tflops:g} TFLOP/s peak" if r.mfu is not None else f"n/a ({r.mfu_note})"
+        mfu = f"{r.mfu:.1%} of {r.peak_tflops:g} TFLOP/s datasheet peak" if r.mfu is not None else f"n/a ({r.mfu_note})"
+        if r.mfu_measured is not None:
+            mfu += f" · {r.mfu_measured:.1%} of achievable ({r.measured_peak_tflops:,.3g} TFLOP/s measured by gptbench peak)"
         table.add_row("MFU", mfu)
         table.add_row("achieved", f"{r.achieved_tflops:,.2f} TFLOP/s · {r.flops_per_token / 1e6:,.0f} MFLOP/token")
+        for name, text in rank_rows(run):
+            table.add_row(name, text)
     m = r.memory
     if m.peak_allocated_gb is not None:
         table.add_row(
@@ -86,6 +101,8 @@ def summary_table(report: Report, run: Run) -> Table:
         )
     if r.data_wait_fraction is not None and run.config.data != "synthetic":
         table.add_row("data wait", f"{r.data_wait_fraction:.1%} of step time")
+    for name, text in telemetry_rows(run):
+        table.add_row(name, text)
     if r.status == "ok" and r.tokens_per_sec:
         table.add_row(
             "FineWeb-10B", f"one epoch (10e9 tokens) at this speed: {fmt_hours(hours_for(FINEWEB_10B_TOKENS, r.tokens_per_sec))}"
@@ -95,6 +112,71 @@ def summary_table(report: Report, run: Run) -> Table:
 
 def _loss(value: float | None) -> str:
     return "nan" if value is None else f"{value:.3f}"
+
+
+def rank_rows(run: Run) -> list[tuple[str, str]]:
+    """Summary rows of a multi-process run: tokens/s per GPU (per process on a CPU), scaling, memory by rank."""
+    r, world, rows = run.result, run.config.world_size, []
+    if world > 1 and r.tokens_per_sec_per_rank is not None:
+        unit = "GPU" if (run.config.device or "").startswith("cuda") else "process"
+        rows.append((f"per {unit}", f"{fmt_rate(r.tokens_per_sec_per_rank)} (the global tokens/s ÷ {world} ranks)"))
+    if r.scaling_efficiency is not None:
+        rows.append(
+            (
+                "scaling",
+                f"{r.scaling_efficiency:.1%} of linear: {world} × {fmt_rate(r.baseline_tokens_per_sec)},"
+                f" the rate of 1 process ({short(r.baseline_source, 120)})",
+            )
+        )
+    peaks = [m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb for m in r.rank_memory]
+    if len(peaks) > 1 and None not in peaks:
+        hi, lo = peaks.index(max(peaks)), peaks.index(min(peaks))
+        kind = "allocated" if r.rank_memory[0].peak_allocated_gb is not None else "process RSS"
+        rows.append(("memory by rank", f"{kind}: max {fmt_gb(peaks[hi])} (rank {hi}) · min {fmt_gb(peaks[lo])} (rank {lo})"))
+    return rows
+
+
+def _span(lo: float | None, hi: float | None, unit: str) -> str:
+    return "n/a" if lo is None or hi is None else f"{lo:,.0f}{unit}" if lo == hi else f"{lo:,.0f}–{hi:,.0f}{unit}"
+
+
+def telemetry_rows(run: Run) -> list[tuple[str, str]]:
+    """Summary rows for what was sampled during the measured steps: power and J/token, clocks, the CPU."""
+    t, rows = run.result.telemetry, []
+    if t is None or run.result.status != "ok":
+        return rows
+    if t.gpus or (run.config.device or "").startswith("cuda"):
+        if t.power_avg_w is None:
+            rows.append(("power", f"n/a ({short(t.unavailable.get('power_avg_w'), 120)})"))
+        else:
+            how = "NVML energy counter" if t.energy_source == "counter" else "integrated from power samples"
+            peak = "" if t.power_max_w is None else f" · {t.power_max_w:,.0f} W max"
+            per_token = "" if t.joules_per_token is None else f" · {t.joules_per_token:.3g} J/token"
+            rows.append(("power", f"{t.power_avg_w:,.0f} W avg{peak}{per_token} ({how}, {t.gpus} GPU{'s' * (t.gpus > 1)})"))
+        if t.gpus:
+            busy = "" if t.utilization_gpu_avg is None else f" · {t.utilization_gpu_avg:.0%} busy"
+            sm = _span(t.sm_clock_mhz_min, t.sm_clock_mhz_max, " MHz")
+            mem = _span(t.mem_clock_mhz_min, t.mem_clock_mhz_max, " MHz")
+            rows.append(("GPU", f"SM {sm} · memory {mem} · {_span(t.temperature_c_min, t.temperature_c_max, ' °C')}{busy}"))
+    if t.cpu_freq_mhz_avg is not None or t.cpu_load_avg is not None:
+        freq = "n/a" if t.cpu_freq_mhz_avg is None else f"{t.cpu_freq_mhz_avg:,.0f} MHz avg"
+        load = "" if t.cpu_load_avg is None else f" · {t.cpu_load_avg:.0%} busy (all cores)"
+        rows.append(("CPU", freq + load))
+    return rows
+
+
+def throttle_warning(t: Telemetry) -> str:
+    """The warning for a run whose GPU clocks were held down by a reason that costs throughput."""
+    share = "" if t.throttled_fraction is None else f" in {t.throttled_fraction:.0%} of the samples"
+    if t.throttle_reasons == ["power cap"]:
+        return (
+            f"the GPU ran at its power limit{share} (NVML: power cap): the throughput is what it does at that limit;"
+            " another card of the same model with a higher limit will be faster"
+        )
+    return (
+        f"the GPU throttled{share} ({', '.join(t.throttle_reasons)}): clocks were cut by heat or the power supply, so this"
+        " is not a fair measurement of the GPU; check its cooling and power, then measure again"
+    )
 
 
 def print_run_summary(console: Console, report: Report, run: Run, path: Path | None) -> None:

@@ -7,6 +7,7 @@ a field's meaning never changes within one.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,37 @@ class Loss:
 
 
 @dataclass
+class Telemetry:
+    """What was sampled over the measured steps (gptbench/bench/telemetry.py). A null figure has its reason in
+    `unavailable`, keyed by the field's name; power and energy are the sum over the `gpus` sampled."""
+
+    samples: int = 0
+    interval_s: float | None = None  # the sampling interval aimed at
+    window_s: float | None = None  # first sample to last: the measured steps
+    gpus: int = 0
+    power_avg_w: float | None = None  # energy_j / window_s
+    power_max_w: float | None = None  # the highest sample
+    energy_j: float | None = None
+    energy_source: str | None = None  # counter (NVML's energy counter) | integrated (power samples over time)
+    joules_per_token: float | None = None  # energy_j / tokens processed in the measured steps
+    sm_clock_mhz_min: float | None = None
+    sm_clock_mhz_max: float | None = None
+    mem_clock_mhz_min: float | None = None
+    mem_clock_mhz_max: float | None = None
+    temperature_c_min: float | None = None
+    temperature_c_max: float | None = None
+    utilization_gpu_avg: float | None = None  # 0-1 fraction of time a kernel ran (NVML)
+    throttled: bool | None = None  # a clock limit that costs throughput was seen
+    throttle_reasons: list[str] = field(default_factory=list)  # those limits: power cap, thermal slowdown (sw/hw), ...
+    throttled_fraction: float | None = None  # share of samples with one of them
+    other_clock_reasons: list[str] = field(default_factory=list)  # seen but costing nothing: gpu idle, clocks settings
+    cpu_freq_mhz_avg: float | None = None
+    cpu_load_avg: float | None = None  # 0-1 busy fraction of all CPUs over the window (/proc/stat)
+    notes: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # null field -> why
+
+
+@dataclass
 class RunResult:
     status: str = "ok"  # ok | oom | error
     error: str | None = None
@@ -111,12 +143,44 @@ class RunResult:
     loss: Loss = field(default_factory=Loss)
     step_time_s: float | None = None  # median
     data_wait_fraction: float | None = None  # share of measured step time spent fetching batches
+    measured_peak_tflops: float | None = None  # from `gptbench peak` on this machine, same precision
+    mfu_measured: float | None = None  # achieved / measured peak: "% of achievable", a 0-1 fraction
+    telemetry: Telemetry | None = None  # power, energy, clocks, throttling over the measured steps
+    # Multi-process runs (DDP, gptbench/bench/distributed.py); tokens_per_sec above stays global.
+    tokens_per_sec_per_rank: float | None = None  # tokens_per_sec / world_size: per GPU on CUDA (one rank each)
+    rank_memory: list[Memory] = field(default_factory=list)  # every rank's peak memory, in rank order
+    scaling_efficiency: float | None = None  # tokens_per_sec / (world_size x baseline_tokens_per_sec)
+    baseline_tokens_per_sec: float | None = None  # the single-process run of the same configuration
+    baseline_source: str | None = None  # where that run came from: a report file and run, or this invocation
 
 
 @dataclass
 class Run:
     config: RunConfig
     result: RunResult
+    name: str | None = None  # a rung of `ablate` or a point of `sweep`
+
+
+@dataclass
+class MatmulPeak:
+    dtype: str  # bf16 | fp16 | tf32 | fp32
+    m: int
+    n: int
+    k: int
+    tflops: float  # median over repeats, 2*m*n*k FLOPs each
+    repeats: int
+
+
+@dataclass
+class MeasuredPeak:
+    """What `gptbench peak` measured: achieved matmul TFLOP/s per precision and memory bandwidth."""
+
+    device: str
+    matmul: list[MatmulPeak] = field(default_factory=list)
+    best_tflops: dict[str, float] = field(default_factory=dict)  # per precision, best shape
+    bandwidth_gbs: float | None = None  # device-to-device copy, bytes read + written per second
+    copy_bytes: int | None = None
+    timing: str = ""  # how it was timed: CUDA events, or wall clock around a synchronisation
 
 
 @dataclass
@@ -124,6 +188,7 @@ class Report:
     machine: Machine
     runs: list[Run] = field(default_factory=list)
     label: str | None = None
+    peak: MeasuredPeak | None = None
     created: str = ""
     gptbench_version: str = ""
     schema: str = SCHEMA
@@ -136,10 +201,10 @@ class Report:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         """Build from parsed JSON of a known schema; unknown keys are ignored."""
-        return _build(cls, data)
+        return build(cls, data)
 
 
-def _build(cls: type, data: Any) -> Any:
+def build(cls: type, data: Any) -> Any:
     """Recursively construct dataclass `cls` from dicts, by its type hints."""
     if not isinstance(data, dict):
         raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
@@ -154,8 +219,10 @@ def _build(cls: type, data: Any) -> Any:
 def _convert(hint: Any, value: Any) -> Any:
     if value is None:
         return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value)
+        return build(hint, value)
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)
         return [_convert(item, v) for v in value]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from gptbench.atomic import link_new, write_temp_text
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import KNOWN_SCHEMAS, Report
 
@@ -38,15 +38,6 @@ def _dump(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
-def _write_temp(directory: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".gptbench-", suffix=".tmp", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    return Path(tmp)
-
-
 class ReportFile:
     """One report file, created under a fresh name and rewritten atomically as runs are added (sweeps)."""
 
@@ -59,30 +50,23 @@ class ReportFile:
         self.path = self._claim(report)
 
     def _claim(self, report: Report) -> Path:
-        """Write the first version under a name no file has yet: link(2) refuses to replace."""
-        base, tmp = report_name(report), _write_temp(self.directory, _dump(report))
+        """Write the first version under a name no file has yet."""
+        base, tmp = report_name(report), write_temp_text(self.directory, _dump(report))
         try:
             for n in range(1, 1000):
                 path = self.directory / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
                 try:
-                    os.link(tmp, path)
+                    link_new(tmp, path)
                     return path
                 except FileExistsError:
                     continue
-                except OSError:  # a filesystem without hard links: exclusive create, then replace
-                    try:
-                        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                    except FileExistsError:
-                        continue
-                    os.replace(tmp, path)
-                    return path
             raise GptbenchError(f"{self.directory}: too many reports named {base}*; pass a --label")
         finally:
             tmp.unlink(missing_ok=True)
 
     def update(self, report: Report) -> None:
         """Replace this file's content with `report`, atomically (readers see old or new, never half)."""
-        tmp = _write_temp(self.directory, _dump(report))
+        tmp = write_temp_text(self.directory, _dump(report))
         os.replace(tmp, self.path)
 
 
@@ -120,3 +104,12 @@ def load_report(path: str | Path) -> Report:
     except json.JSONDecodeError as e:
         raise GptbenchError(f"{path}: not valid JSON, truncated or corrupt (line {e.lineno}: {e.msg})") from e
     return parse_report(data, str(path))
+
+
+def find_reports(path: str | Path) -> list[Path]:
+    """The `*.json` files directly in folder `path`, oldest first (by modification time); [] for a missing folder."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))

@@ -1,0 +1,86 @@
+"""Does the projection model match what was measured? And does `gptbench estimate` answer in well under a second?
+
+Prints, for every published calibration point (gptbench/cloud/calibration.csv) and every run of every report
+committed to reports/, the measured tokens/s per GPU, the projected one and their ratio, plus the memory estimate
+against the reserved memory where the source gives it. Then times `gptbench estimate` against the CLI's own
+start-up (`gptbench --help`) in the same run.
+
+    python benchmarks/projection_vs_measured.py               # the comparison and the timing
+    python benchmarks/projection_vs_measured.py --fit         # refit the efficiencies (published + committed GPU reports)
+    python benchmarks/projection_vs_measured.py --reports DIR --no-timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
+from gptbench.cloud.projection import CONTEXT_GB, EFFICIENCIES, memory_estimate_gb
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compare(points: list[CalibrationPoint], title: str) -> None:
+    """One line per point: measured and projected tokens/s per GPU, their ratio, and memory where known."""
+    print(f"\n{title}")
+    print(f"{'point':38s} {'gpu':16s} {'measured/GPU':>13s} {'projected/GPU':>14s} {'ratio':>6s}  memory est. vs reserved")
+    for p in points:
+        projected = projected_per_gpu(p, EFFICIENCIES)
+        memory = ""
+        if p.reserved_gb:
+            memory = f"{memory_estimate_gb(p.workload) - CONTEXT_GB:6.2f} GB vs {p.reserved_gb:6.2f} GB"
+        print(
+            f"{p.name[:38]:38s} {p.gpu:16s} {p.tokens_per_sec_per_gpu:13,.0f} {projected:14,.0f}"
+            f" {projected / p.tokens_per_sec_per_gpu:6.2f}  {memory}"
+        )
+
+
+def wall_s(args: list[str], repeats: int) -> float:
+    """Median wall-clock seconds of a fresh `python -m gptbench ...` process."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gptbench", *args], cwd=ROOT, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="folder of committed reports")
+    parser.add_argument("--fit", action="store_true", help="refit the efficiencies and print them")
+    parser.add_argument("--no-timing", action="store_true", help="skip timing the command")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    published = published_points()
+    measured, skipped = report_points(args.reports)
+    print(f"efficiencies in use: {EFFICIENCIES}   (every projected figure below is a projection)")
+    compare(published, "published measurements (calibration.csv), the points the efficiencies were fitted on")
+    if measured:
+        compare(measured, f"committed reports in {args.reports}")
+    else:
+        print(f"\ncommitted reports in {args.reports}: no GPU runs to compare")
+    for line in skipped:
+        print(f"  skipped: {line}")
+    if args.fit:
+        fitted = fit(published + measured)
+        names = tuple(p.name for p in published + measured)
+        print(f"\nfitted on {len(names)} points: {fitted}\nCALIBRATED_ON = {names}")
+    if not args.no_timing:
+        estimate = ["estimate", "--tokens", "10e9", "--tokens-per-sec", "142000", "--price", "1.29"]
+        base, est = wall_s(["--help"], args.repeats), wall_s(estimate, args.repeats)
+        catalog = wall_s(["estimate", "--tokens", "10e9", "--catalog"], args.repeats)
+        print(f"\nmedian wall time over {args.repeats} fresh processes:")
+        print(f"  gptbench --help (baseline: interpreter + CLI start-up)  {base:.3f} s")
+        print(f"  gptbench estimate --tokens-per-sec ... --price ...     {est:.3f} s  ({est / base:.2f}x baseline)")
+        print(f"  gptbench estimate --catalog (projects every offer)     {catalog:.3f} s  ({catalog / base:.2f}x baseline)")
+
+
+if __name__ == "__main__":
+    main()

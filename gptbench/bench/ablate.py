@@ -1,0 +1,106 @@
+"""`gptbench ablate`: the optimization ladder. Each rung adds one change to the one before, on this machine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from gptbench.bench.config import BenchConfig
+from gptbench.bench.device import has_fast_bf16, supports_fused_adamw
+from gptbench.bench.sweep import SeriesItem
+from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    change: Callable[[BenchConfig], BenchConfig]
+    applies: Callable[[torch.device], str | None]  # None when it applies here, else the reason it is skipped
+
+
+def _always(_: torch.device) -> None:
+    return None
+
+
+def _tf32(device: torch.device) -> str | None:
+    if device.type != "cuda":
+        return f"TF32 is a mode of NVIDIA tensor cores; this run is on {device.type.upper()}"
+    if torch.cuda.get_device_capability(device) < (8, 0):
+        return "TF32 needs an Ampere (sm80) or newer GPU"
+    return None
+
+
+def _fused(device: torch.device) -> str | None:
+    return None if supports_fused_adamw(device) else f"torch {torch.__version__} has no fused AdamW for {device.type}"
+
+
+def _bf16(device: torch.device) -> str | None:
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "this GPU has no bf16 support"
+    if device.type == "cpu" and not has_fast_bf16(device):
+        return "this CPU has no fast bf16 (AVX512-BF16 or AMX); bf16 autocast would only add casts"
+    return None
+
+
+RUNGS: tuple[Rung, ...] = (
+    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _always),
+    Rung("+ TF32 matmuls", lambda c: replace(c, tf32=True), _tf32),
+    Rung("+ fused AdamW", lambda c: replace(c, adamw="fused"), _fused),
+    Rung("+ bf16 autocast", lambda c: replace(c, dtype="bf16"), _bf16),
+    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _always),
+    Rung("+ torch.compile", lambda c: replace(c, compile=True), _always),
+    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _always),
+)
+LARGEST_BATCH = "+ largest micro-batch that fits"
+
+
+def baseline(config: BenchConfig) -> BenchConfig:
+    """The ladder's first rung: every optimization off, the rest of `config` (model, seq, batch, steps) kept."""
+    return replace(
+        config,
+        dtype="fp32",
+        tf32=False,
+        adamw="for-loop",
+        attention="naive",
+        compile=False,
+        model=replace(config.model, vocab_size=GPT2_VOCAB),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedRung:
+    name: str
+    config: BenchConfig  # the cumulative configuration at this rung
+    skipped: str | None  # why it does not apply here (the config then equals the previous rung's)
+
+
+def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
+    """The rungs in order, each the previous configuration plus its one change (or skipped, with the reason)."""
+    device = config.torch_device
+    current = baseline(config)
+    planned = []
+    for rung in RUNGS:
+        reason = rung.applies(device)
+        if reason is None:
+            current = rung.change(current)
+        planned.append(PlannedRung(rung.name, current, reason))
+    return planned
+
+
+def ladder_items(config: BenchConfig, largest_batch: int | None) -> list[SeriesItem]:
+    """The ladder as a series; the last rung runs the final configuration at `largest_batch` (skipped if None)."""
+    planned = plan_ladder(config)
+    items = [SeriesItem(p.name, p.config, p.skipped) for p in planned]
+    final = planned[-1].config
+    if largest_batch is None:
+        items.append(SeriesItem(LARGEST_BATCH, final, "no batch search was run"))
+    else:
+        items.append(SeriesItem(f"{LARGEST_BATCH} ({largest_batch})", replace(final, micro_batch=largest_batch)))
+    return items
+
+
+def final_config(config: BenchConfig) -> BenchConfig:
+    """The configuration at the top of the ladder (before the batch rung): where the batch search runs."""
+    return plan_ladder(config)[-1].config

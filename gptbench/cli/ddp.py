@@ -1,0 +1,172 @@
+"""`gptbench run` over several processes (DDP): its options, the `--nproc` launcher's side, and a rank's side.
+Only rank 0 shows progress and gets runs back to write and print; the other ranks train and leave quietly."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from gptbench.cli.common import err
+from gptbench.errors import GptbenchError
+
+Nproc = Annotated[
+    Optional[int],
+    typer.Option(help="Launch N processes with torch.distributed.run: DDP, one per GPU (gloo with --device cpu)."),
+]
+Scaling = Annotated[
+    bool, typer.Option("--scaling", help="With --nproc: measure 1 process first, then N, and report the scaling efficiency.")
+]
+BaselineReport = Annotated[
+    Optional[Path],
+    typer.Option(help="A single-process report of the same configuration: the base of a multi-process run's scaling efficiency."),
+]
+DistTimeout = Annotated[
+    float, typer.Option(help="Seconds a rank waits for the others (forming the group, each step) before the run stops.")
+]
+
+
+def placed(options: Any) -> Any:
+    """Under torchrun, `options` with this rank's own device (cuda:LOCAL_RANK or cpu); otherwise unchanged."""
+    from gptbench.bench.distributed import RankEnv, claim_device
+
+    env = RankEnv.from_environ()
+    return options if env is None else dataclasses.replace(options, device=claim_device(options.device, env))
+
+
+def wanted(nproc: int | None, scaling: bool, baseline_report: Path | None) -> bool:
+    """Whether this `gptbench run` is a multi-process one: asked for, or started by torchrun."""
+    from gptbench.bench.distributed import launched_as_rank
+
+    return nproc is not None or scaling or baseline_report is not None or launched_as_rank()
+
+
+def measure_ranks(
+    config: Any, device: str, nproc: int | None, scaling: bool, baseline_report: Path | None, **how: Any
+) -> list | None:
+    """The runs for the report on rank 0; None on the other ranks, and in the launching process once its ranks
+    are done (rank 0 wrote the report). `how`: timeout_s, batch_auto, show, label, ctx (the command's)."""
+    from gptbench.bench.distributed import RankEnv
+
+    if how["batch_auto"]:
+        raise GptbenchError("--batch auto searches with one process: find the batch that way, then pass --batch N here")
+    env = RankEnv.from_environ()
+    if env is not None:
+        return _as_rank(config, env, nproc, scaling, baseline_report, how["timeout_s"], how["show"])
+    if nproc is None:
+        raise GptbenchError(
+            "--scaling and --baseline-report describe a multi-process run: add --nproc N (or launch with torchrun)"
+        )
+    _launch(config, device, nproc, scaling, baseline_report, how["label"], how["ctx"])
+    return None
+
+
+def _as_rank(
+    config: Any, env: Any, nproc: int | None, scaling: bool, baseline: Path | None, timeout_s: float, show: bool
+) -> list | None:
+    from gptbench.bench.distributed import attach_scaling, process_group
+    from gptbench.cli.run import measure_with_progress
+    from gptbench.reports.render import short
+
+    if nproc is not None:
+        raise GptbenchError(
+            "--nproc launches torch.distributed.run itself; under torchrun leave it out (--nproc-per-node sets it)"
+        )
+    if scaling and baseline is None:
+        raise GptbenchError(
+            "--scaling under torchrun: measure one process first (gptbench run, same options) and pass that report "
+            "as --baseline-report FILE"
+        )
+    base = _baseline(config, baseline, scaling) if baseline is not None and env.rank == 0 else None
+    with process_group(config, env, timeout_s) as ranked:
+        try:
+            run = measure_with_progress(ranked, show and env.rank == 0)
+        except RuntimeError as e:  # out of memory, a peer gone, a collective past --dist-timeout
+            hint = f" (a peer sent nothing for --dist-timeout {timeout_s:g} s)" if "timed out" in str(e).lower() else ""
+            err.print(f"[red]error:[/red] rank {env.rank} of {env.world_size}: {short(str(e), 300)}{hint}", soft_wrap=True)
+            raise typer.Exit(1) from None
+    if env.rank != 0:
+        return None
+    if base is None:
+        return [run]
+    attach_scaling(run, base)
+    if not scaling:
+        return [run]
+    run.name, base.run.name = f"{env.world_size} processes", "1 process"
+    return [run, base.run]  # the denominator's own measurement, in the same report
+
+
+def _baseline(config: Any, path: Path, measured_here: bool) -> Any:
+    from gptbench.bench.distributed import find_baseline
+    from gptbench.bench.machine import fingerprint
+    from gptbench.bench.runner import run_config
+    from gptbench.model.config import count_params
+
+    wanted = run_config(config, count_params(config.model))
+    source = "measured first by this invocation, --scaling" if measured_here else None
+    return find_baseline(path, wanted, fingerprint(config.torch_device).accelerator, source)
+
+
+def _launch(config: Any, device: str, nproc: int, scaling: bool, baseline: Path | None, label: str | None, ctx: Any) -> None:
+    from gptbench.bench.distributed import check_nproc, cpu_share, launch
+
+    check_nproc(nproc, device)
+    if scaling and baseline is not None:
+        raise GptbenchError("--scaling measures its own single-process baseline: drop --baseline-report, or drop --scaling")
+    if baseline is not None:
+        _baseline(config, baseline, False)  # refuse a report that does not match before any process starts
+    args = forwarded_args(ctx, drop={"nproc", "baseline_report"})
+    with tempfile.TemporaryDirectory(prefix="gptbench-scaling-") as folder, cpu_share(nproc):
+        if scaling:
+            baseline = _measure_alone(config, Path(folder), label)
+        if baseline is not None:
+            args += ["--baseline-report", str(baseline)]
+        code = launch(nproc, ["-m", "gptbench", "run", *args])
+    if code != 0:
+        err.print(
+            f"[red]error:[/red] the {nproc}-process run failed: torch.distributed.run exited with code {code} "
+            "after stopping every rank; the failing rank's message is above",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def _measure_alone(config: Any, folder: Path, label: str | None) -> Path:
+    """--scaling's first half: the same configuration in one process (a child process, so it leaves no GPU
+    memory behind for the ranks), written as a report for rank 0 to read."""
+    from gptbench.bench.runner import new_report
+    from gptbench.bench.worker import run_in_subprocess
+    from gptbench.reports.render import fmt_rate, short
+    from gptbench.reports.store import write_report
+
+    with err.status("measuring 1 process first (the scaling baseline)…"):
+        run = run_in_subprocess(config)
+    if run.result.status != "ok":
+        err.print(
+            f"[red]error:[/red] the single-process baseline ended with status {run.result.status}: {short(run.result.error, 300)}"
+        )
+        raise typer.Exit(1)
+    err.print(f"1 process: {fmt_rate(run.result.tokens_per_sec)}; now the multi-process run", highlight=False)
+    return write_report(new_report(config.torch_device, label, [run]), folder)
+
+
+def forwarded_args(ctx: Any, drop: set[str]) -> list[str]:
+    """The options command context `ctx` was given on its command line (defaults left out), minus `drop`, as arguments."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        if param.param_type_name != "option" or param.name in drop:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name == "DEFAULT":
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag and param.secondary_opts:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            args += [param.opts[0]] if value else []
+        elif value is not None:
+            args += [param.opts[0], str(value)]
+    return args

@@ -1,0 +1,249 @@
+"""`gptbench estimate`: hours and dollars for a whole training run, from a report, a given speed, or a projection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from gptbench.cli.common import app, friendly, out
+from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
+from gptbench.cloud.specs import find_gpu
+from gptbench.cloud.throughput import OfferEstimate, catalog_view, for_gpu, from_report, newest_report, workload_for
+from gptbench.cloud.tokens import parse_tokens
+from gptbench.errors import GptbenchError
+from gptbench.model.config import GPTConfig, count_params
+
+
+@app.command(name="estimate")
+@friendly
+def estimate_command(
+    tokens: Annotated[str, typer.Option(help="10e9, 2.5B, 300M, fineweb-10b, or chinchilla (20 × the --model's parameters).")] = (
+        "fineweb-10b"
+    ),
+    epochs: Annotated[float, typer.Option(help="Passes over --tokens.")] = 1.0,
+    tokens_per_sec: Annotated[Optional[float], typer.Option(help="Use this throughput (global) instead of a report.")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="A report file: its fastest ok run, or --run N.")] = None,
+    run: Annotated[Optional[int], typer.Option("--run", help="Which run of the report (0 = the first).")] = None,
+    reports_dir: Annotated[Path, typer.Option(help="Where to look for the newest report and for measurements.")] = Path(
+        "reports"
+    ),
+    gpu: Annotated[
+        Optional[str], typer.Option(help="A GPU from the spec table: measured if a report has it, else projected.")
+    ] = None,
+    gpus: Annotated[Optional[int], typer.Option(help="GPUs for the run (default: as measured, or 1).")] = None,
+    scaling_efficiency: Annotated[
+        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else 0.9, an assumption).")
+    ] = None,
+    price: Annotated[Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).")] = None,
+    price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
+    overhead: Annotated[float, typer.Option(help="Extra time for evaluation and checkpoints, as a fraction (0.1 = 10%).")] = 0.0,
+    kwh_price: Annotated[
+        Optional[float], typer.Option(help="Electricity price, $/kWh: adds the power bill of a local run.")
+    ] = None,
+    power_w: Annotated[
+        Optional[float], typer.Option(help="Average power of the whole machine in watts (default: measured, else board power).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Preset for chinchilla and projections: tiny, 124m, 355m, 774m, 1558m.")] = "124m",
+    seq: Annotated[Optional[int], typer.Option(help="Sequence length for projections (default: the model's block size).")] = None,
+    batch: Annotated[int, typer.Option(help="Micro-batch size for projections and the memory-fit check.")] = 16,
+    dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32 for projections.")] = "bf16",
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="Project a torch.compile'd step.")] = True,
+    attention: Annotated[str, typer.Option(help="sdpa or naive, for projections.")] = "sdpa",
+    catalog: Annotated[bool, typer.Option("--catalog", help="Price every offer in the catalog, cheapest first.")] = False,
+    catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
+    specs_file: Annotated[Optional[Path], typer.Option(help="Your own GPU spec table (same columns as gpus.csv).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+) -> None:
+    """Hours and dollars for a whole run: from a report, a given tokens/s, or projected for hardware you don't have."""
+    total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)), epochs=epochs)
+    plan = RunPlan(total, how, gpus, scaling_efficiency, price, price_per, overhead, kwh_price, power_w)
+    workload = workload_for(model, seq, batch, dtype, compile, attention)
+    if tokens_per_sec is not None and report is not None:
+        raise GptbenchError("pass either --tokens-per-sec or --report, not both")
+    if catalog:
+        if tokens_per_sec is not None or report is not None:
+            raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")
+        rows, notes = catalog_view(plan, workload, reports_dir, catalog_file, specs_file)
+        _print_catalog(rows, notes, as_json)
+        return
+    spec = find_gpu(gpu, specs_file) if gpu else None
+    board = spec.board_power_w if spec else None
+    if tokens_per_sec is not None:
+        if not tokens_per_sec > 0:
+            raise GptbenchError(f"--tokens-per-sec must be positive, got {tokens_per_sec:g}")
+        throughput = Throughput(tokens_per_sec, "given", "--tokens-per-sec", gpu=spec.name if spec else None)
+    elif report is not None:
+        if spec is not None:
+            raise GptbenchError("--gpu and --report both name the hardware; drop --gpu (the report says which GPU it ran on)")
+        throughput, board = from_report(report, run, specs_file)
+    elif spec is not None:
+        throughput = for_gpu(spec, workload, reports_dir, specs_file)
+    else:
+        throughput, board = from_report(newest_report(reports_dir), run, specs_file)
+    _print_estimate(estimate(plan, throughput, board), as_json)
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:,.2f} h = {hours / 24:,.2f} days"
+
+
+def _print_estimate(e: Estimate, as_json: bool) -> None:
+    t = e.throughput
+    if as_json:
+        out.print_json(json.dumps(estimate_dict(e)))
+        return
+    label = f" ({t.basis})"
+    table = Table(title=f"gptbench estimate · {t.basis}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("tokens", f"{e.plan.tokens:,.0f}")
+    table.add_row("throughput", f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}")
+    time = _hours(e.hours)
+    if e.hours_range:
+        time += f"  (p90–p10 speed: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
+    table.add_row("time" + label if t.basis == "projected" else "time", time)
+    if e.cost_usd is not None:
+        cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
+        if e.cost_range_usd:
+            cost += f"  (range {_money(e.cost_range_usd[0])}–{_money(e.cost_range_usd[1])})"
+        table.add_row("cost" + label if t.basis == "projected" else "cost", cost)
+    if e.electricity is not None:
+        el = e.electricity
+        table.add_row(
+            "electricity",
+            f"{el.kwh:,.1f} kWh × ${el.kwh_price_usd:g}/kWh = {_money(el.cost_usd)} ({el.power_w:,.0f} W, {el.power_basis})",
+        )
+    if t.memory_gb is not None:
+        fits = {True: "fits", False: "does NOT fit", None: "capacity unknown"}[t.fits]
+        table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
+    out.print(table)
+    if t.fits is False:
+        out.print("[yellow]warning:[/yellow] estimated not to fit in memory at this batch; try a smaller --batch", soft_wrap=True)
+    _print_assumptions(e.assumptions)
+
+
+def _print_assumptions(lines: list[str]) -> None:
+    out.print("[bold]assumptions[/bold]")
+    for line in lines:
+        out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps({"offers": [offer_dict(r) for r in rows], "assumptions": notes}))
+        return
+    table = Table(
+        title="gptbench estimate --catalog · cheapest first (projected rows are projections, not measurements)",
+        title_justify="left",
+    )
+    for name, justify in (
+        ("#", "right"),
+        ("provider", "left"),
+        ("instance", "left"),
+        ("GPUs", "right"),
+        ("$/hour", "right"),
+        ("observed", "left"),
+        ("tok/s", "right"),
+        ("basis", "left"),
+        ("time", "right"),
+        ("cost", "right"),
+        ("fits", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for i, row in enumerate(rows, start=1):
+        o, e = row.offer, row.estimate
+        head = [str(i), escape(o.provider), escape(o.instance), str(o.gpus), f"${o.price_per_hour_usd:,.2f}", escape(o.observed)]
+        if e is None:
+            table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
+            continue
+        fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
+        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", e.throughput.basis, f"{e.hours:,.1f} h", _money(e.cost_usd), fits)
+    out.print(table)
+    _print_assumptions(notes)
+
+
+def _throughput_dict(t: Throughput) -> dict[str, Any]:
+    return {
+        "tokens_per_sec": t.tokens_per_sec,
+        "basis": t.basis,
+        "source": t.source,
+        "gpus": t.gpus,
+        "gpu": t.gpu,
+        "config": t.config,
+        "tokens_per_sec_p10": t.tokens_per_sec_p10,
+        "tokens_per_sec_p90": t.tokens_per_sec_p90,
+        "power_w": t.power_w,
+        "scaling_efficiency": t.scaling_efficiency,
+        "memory_estimate_gb": t.memory_gb,
+        "memory_capacity_gb": t.memory_capacity_gb,
+        "fits": t.fits,
+    }
+
+
+def estimate_dict(e: Estimate) -> dict[str, Any]:
+    """The estimate as JSON-ready data; `basis` says measured, projected or given for every derived number."""
+    el = e.electricity
+    return {
+        "tokens": e.plan.tokens,
+        "tokens_how": e.plan.tokens_how,
+        "basis": e.throughput.basis,
+        "throughput": _throughput_dict(e.throughput),
+        "gpus": e.gpus,
+        "scaling_efficiency": e.scaling_efficiency,
+        "scaling_basis": e.scaling_basis,
+        "tokens_per_sec": e.tokens_per_sec,
+        "overhead": e.plan.overhead,
+        "hours": e.hours,
+        "days": e.hours / 24,
+        "hours_range": list(e.hours_range) if e.hours_range else None,
+        "price_per_hour_usd": e.price_per_hour_usd,
+        "cost_usd": e.cost_usd,
+        "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
+        "electricity": None
+        if el is None
+        else {
+            "power_w": el.power_w,
+            "power_basis": el.power_basis,
+            "kwh": el.kwh,
+            "kwh_price_usd": el.kwh_price_usd,
+            "cost_usd": el.cost_usd,
+        },
+        "assumptions": e.assumptions,
+    }
+
+
+def offer_dict(row: OfferEstimate) -> dict[str, Any]:
+    """One catalog row as JSON-ready data."""
+    o, e = row.offer, row.estimate
+    offer = {
+        "provider": o.provider,
+        "instance": o.instance,
+        "gpu": o.gpu,
+        "gpus": o.gpus,
+        "price_per_hour_usd": o.price_per_hour_usd,
+        "price_basis": o.price_basis,
+        "observed": o.observed,
+        "source": o.source,
+    }
+    if e is None:
+        return {**offer, "basis": None, "problem": row.problem}
+    return {
+        **offer,
+        "basis": e.throughput.basis,
+        "tokens_per_sec": e.tokens_per_sec,
+        "scaling_efficiency": e.scaling_efficiency,
+        "hours": e.hours,
+        "cost_usd": e.cost_usd,
+        "fits": e.throughput.fits,
+        "memory_estimate_gb": e.throughput.memory_gb,
+        "throughput": _throughput_dict(e.throughput),
+    }

@@ -1,0 +1,113 @@
+"""`gptbench peak` (what the silicon delivers) and `gptbench suite` (the standard set of reports, in one go)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gptbench.cli import options as opt
+from gptbench.cli.common import app, err, friendly, out
+
+
+def _datasheet(device: Any) -> dict[str, float]:
+    """Datasheet peaks per precision for this GPU, where the spec table knows it."""
+    import torch
+
+    from gptbench.cloud.specs import match_device
+
+    spec = match_device(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    if spec is None:
+        return {}
+    peaks = {"bf16": spec.bf16_tflops, "fp16": spec.fp16_tflops, "tf32": spec.tf32_tflops, "fp32": spec.fp32_tflops}
+    return {k: v for k, v in peaks.items() if v}
+
+
+def measure_and_write_peak(device_name: str, budget_s: float, label: str | None, out_dir: Path) -> Path:
+    """Measure the peak on `device_name`, print its table, write it as a report; returns the path."""
+    import torch
+
+    from gptbench.bench.device import resolve_device
+    from gptbench.bench.peak import measure_peak
+    from gptbench.bench.runner import new_report
+    from gptbench.reports.store import write_report
+    from gptbench.reports.tables import peak_table
+
+    if budget_s <= 0:
+        from gptbench.errors import GptbenchError
+
+        raise GptbenchError(f"--budget-s must be positive, got {budget_s}")
+    device = resolve_device(device_name)
+    with err.status("measuring matmul throughput…") as status:
+        peak = measure_peak(
+            device, budget_s, lambda m: status.update(f"{m.dtype} {m.m}×{m.n}×{m.k}: {m.tflops:,.3g} TFLOP/s; next…")
+        )
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # leave the memory to the runs that follow (suite)
+    report = new_report(device, label)
+    report.peak = peak
+    out.print(peak_table(peak, _datasheet(device)))
+    path = write_report(report, out_dir)
+    out.print(f"report: {path}", soft_wrap=True, highlight=False)
+    return path
+
+
+BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
+
+
+@app.command()
+@friendly
+def peak(
+    device: opt.Device = "auto",
+    budget_s: BudgetS = 1.0,
+    label: opt.Label = "peak",
+    out_dir: opt.OutDir = Path("reports"),
+) -> None:
+    """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out
+    folder report MFU against it too ("% of achievable")."""
+    measure_and_write_peak(device, budget_s, label, out_dir)
+
+
+@app.command()
+@friendly
+def suite(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the suite's reports.")] = Path("reports"),
+    device: opt.Device = "auto",
+    model: opt.Model = "124m",
+    seq: opt.Seq = None,
+    steps: Annotated[int, typer.Option(help="Measured steps of every run.")] = 20,
+    warmup: opt.Warmup = None,
+    memory_limit: opt.MemoryLimit = None,
+    headroom: opt.Headroom = 0.1,
+    max_batch: opt.MaxBatch = 256,
+    budget_s: BudgetS = 1.0,
+) -> None:
+    """The standard set, for a machine to send back: peak, a run at the default configuration, the largest
+    batch that fits (fastest candidate), and the optimization ladder. Prints where the reports are."""
+    from gptbench.bench.config import resolve_config
+    from gptbench.bench.runner import new_report
+    from gptbench.bench.worker import run_in_subprocess
+    from gptbench.cli.run import finish_report, search_batch
+    from gptbench.cli.series import run_ladder
+    from gptbench.reports.render import print_run_summary
+
+    start = time.perf_counter()
+    config = resolve_config(opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup))
+    paths = [measure_and_write_peak(config.device, budget_s, "suite-peak", out_dir)]
+    with err.status(f"run at the default configuration ({config.device})…"):
+        default_run = run_in_subprocess(config)
+    report = new_report(config.torch_device, "suite-default", [default_run])
+    paths.append(finish_report(report, out_dir))
+    print_run_summary(out, report, default_run, paths[-1])
+    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+    report = new_report(config.torch_device, "suite-auto-batch", runs)
+    paths.append(finish_report(report, out_dir))
+    print_run_summary(out, report, runs[0], paths[-1])
+    largest = max(r.config.micro_batch for r in runs if r.result.status == "ok") if runs else None
+    ladder = run_ladder(config, new_report(config.torch_device, "suite-ablate"), out_dir, largest)
+    paths.append(ladder.path)
+    out.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
+    for path in paths:
+        out.print(f"  {path}", soft_wrap=True, highlight=False)

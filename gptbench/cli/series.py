@@ -1,0 +1,152 @@
+"""`gptbench sweep` and `gptbench ablate`: many runs, each in its own process, kept on disk as they finish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from gptbench.cli import options as opt
+from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.run import parse_batch
+from gptbench.reports.render import short
+
+
+def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False) -> Any:
+    """Run the series with a spinner naming the current run and a line per finished run, then print the table."""
+    from gptbench.bench.sweep import run_series
+    from gptbench.reports.tables import series_table
+
+    total = len(items)
+    with err.status("starting…") as status:
+
+        def on_start(i: int, name: str) -> None:
+            status.update(f"run {i + 1}/{total}: {name}")
+
+        def on_run(run: Any) -> None:
+            r = run.result
+            rate = f"{r.tokens_per_sec:,.0f} tok/s" if r.status == "ok" else f"{r.status}: {short(r.error)}"
+            err.print(f"  {run.name}: {rate}", highlight=False, soft_wrap=True)
+
+        try:
+            file = run_series(items, report, str(out_dir), on_start, on_run)
+        except KeyboardInterrupt:
+            done = len(report.runs)
+            err.print(f"[yellow]interrupted[/yellow]: {done} finished run(s) are kept in the report in {out_dir}")
+            raise
+    out.print(series_table(report.runs, title, ladder=ladder))
+    out.print(f"report: {file.path}", soft_wrap=True, highlight=False)
+    return file
+
+
+@app.command()
+@friendly
+def sweep(
+    batch: Annotated[Optional[str], typer.Option(help="Micro-batches to try, e.g. 4,8,16.")] = None,
+    seq: Annotated[Optional[str], typer.Option(help="Sequence lengths, e.g. 512,1024.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="Autocast dtypes, e.g. bf16,fp32.")] = None,
+    compile: Annotated[Optional[str], typer.Option(help="torch.compile on, off, or on,off.")] = None,
+    attention: Annotated[Optional[str], typer.Option(help="Attention backends, e.g. sdpa,naive.")] = None,
+    device: opt.Device = "auto",
+    model: opt.Model = "124m",
+    n_layer: opt.NLayer = None,
+    n_head: opt.NHead = None,
+    n_embd: opt.NEmbd = None,
+    grad_accum: opt.GradAccum = 1,
+    adamw: opt.AdamW = "auto",
+    tf32: opt.Tf32 = None,
+    vocab_pad: opt.VocabPad = True,
+    data: opt.Data = "synthetic",
+    steps: opt.Steps = None,
+    warmup: opt.Warmup = None,
+    lr: opt.Lr = 6e-4,
+    seed: opt.Seed = 1337,
+    label: opt.Label = "sweep",
+    out_dir: opt.OutDir = Path("reports"),
+) -> None:
+    """Measure the cross product of the given values, one run each; the fastest is marked."""
+    from gptbench.bench.runner import new_report
+    from gptbench.bench.sweep import parse_list, plan_sweep, sweep_items
+
+    axes = {
+        "micro_batch": parse_list("batch", batch, int),
+        "seq_len": parse_list("seq", seq, int),
+        "dtype": parse_list("dtype", dtype, str),
+        "compile": parse_list("compile", compile, bool),
+        "attention": parse_list("attention", attention, str),
+    }
+    base = opt.run_options(
+        device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
+        grad_accum=grad_accum, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+    )  # fmt: skip
+    plan = plan_sweep(base, axes)
+    report = new_report(plan.configs[0].torch_device, label)
+    run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs")
+
+
+@app.command()
+@friendly
+def ablate(
+    device: opt.Device = "auto",
+    model: opt.Model = "124m",
+    n_layer: opt.NLayer = None,
+    n_head: opt.NHead = None,
+    n_embd: opt.NEmbd = None,
+    seq: opt.Seq = None,
+    batch: Annotated[Optional[str], typer.Option(help="Micro-batch of every rung but the last (default: per device).")] = None,
+    grad_accum: opt.GradAccum = 1,
+    data: opt.Data = "synthetic",
+    steps: opt.Steps = None,
+    warmup: opt.Warmup = None,
+    lr: opt.Lr = 6e-4,
+    seed: opt.Seed = 1337,
+    batch_search: Annotated[
+        bool, typer.Option("--batch-search/--no-batch-search", help="End with the largest micro-batch that fits.")
+    ] = True,
+    memory_limit: opt.MemoryLimit = None,
+    headroom: opt.Headroom = 0.1,
+    max_batch: opt.MaxBatch = 1024,
+    label: opt.Label = "ablate",
+    out_dir: opt.OutDir = Path("reports"),
+) -> None:
+    """The optimization ladder on this machine: each rung adds one change; tokens/s and speedups per rung."""
+    from gptbench.bench.config import resolve_config
+    from gptbench.bench.runner import new_report
+
+    options = opt.run_options(
+        device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=parse_batch(batch),
+        grad_accum=grad_accum, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+    )  # fmt: skip
+    config = resolve_config(options)
+    largest = None
+    if batch_search:
+        largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+    report = new_report(config.torch_device, label)
+    run_ladder(config, report, out_dir, largest)
+
+
+def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
+    """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
+    from gptbench.bench.ablate import final_config
+    from gptbench.bench.autobatch import find_largest, memory_bound_gb
+
+    if max_batch < 1:
+        from gptbench.errors import GptbenchError
+
+        raise GptbenchError(f"--max-batch must be at least 1, got {max_batch}")
+    bound, _ = memory_bound_gb(config.device, memory_limit_gb, headroom)
+    with err.status("searching for the largest micro-batch that fits…") as status:
+        largest, _ = find_largest(
+            final_config(config), bound, max_batch, lambda p: status.update(f"micro-batch {p.micro_batch}: {p.why}")
+        )
+    err.print(f"largest micro-batch that fits: {largest}", highlight=False)
+    return largest
+
+
+def run_ladder(config: Any, report: Any, out_dir: Path, largest: int | None) -> Any:
+    """Run every rung of the ladder into `report`, then print the ladder table."""
+    from gptbench.bench.ablate import ladder_items
+
+    items = ladder_items(config, largest)
+    return run_series_with_status(items, report, out_dir, f"optimization ladder · {config.device}", ladder=True)

@@ -1,0 +1,181 @@
+"""What the projection model is fitted on: published measurements (calibration.csv, each with its source and date)
+and GPU reports in a folder, and the least-squares fit of its efficiencies to them."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+from gptbench.cloud.projection import (
+    MEMORY_EFFICIENCY,
+    Efficiencies,
+    Workload,
+    op_time_s,
+    peak_for_workload,
+    project,
+    weighted_ops,
+    workload_of,
+)
+from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
+from gptbench.errors import GptbenchError
+from gptbench.reports.schema import RunConfig
+from gptbench.reports.store import find_reports, load_report
+
+PUBLISHED_FILE = Path(__file__).with_name("calibration.csv")
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One measured training configuration: what ran, on which GPU(s), how fast, and who says so."""
+
+    name: str
+    gpu: str  # a gpus.csv name
+    gpus: int
+    workload: Workload  # per GPU
+    tokens_per_sec: float  # measured, all GPUs together
+    reserved_gb: float | None  # the allocator's reserved memory, where the source gives it (GB, 1e9 bytes)
+    observed: str
+    source: str
+    notes: str = ""
+
+    @property
+    def tokens_per_sec_per_gpu(self) -> float:
+        """Per GPU, taking a multi-GPU figure as linear scaling (the notes say why that is fair, per point)."""
+        return self.tokens_per_sec / self.gpus
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("true", "1", "yes")
+
+
+def _published(row: dict[str, str]) -> CalibrationPoint:
+    ints = {k: int(row[k]) for k in ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum")}
+    workload = Workload(
+        **ints,
+        dtype=row["dtype"],
+        weights=row["weights"],
+        compile=_flag(row["compile"]),
+        attention=row["attention"],
+        adamw=row["adamw"],
+        tied_head=_flag(row["tied_head"]),
+        dropout=_flag(row["dropout"]),
+        eval_forwards=float(row["eval_forwards"] or 0),
+    )
+    return CalibrationPoint(
+        name=row["name"],
+        gpu=row["gpu"],
+        gpus=int(row["gpus"]),
+        workload=workload,
+        tokens_per_sec=float(row["tokens_per_sec"]),
+        reserved_gb=float(row["reserved_gb"]) if row["reserved_gb"] else None,
+        observed=row["observed"],
+        source=row["source"],
+        notes=row["notes"],
+    )
+
+
+def published_points(path: str | Path = PUBLISHED_FILE) -> list[CalibrationPoint]:
+    """The published measurements in calibration.csv, as calibration points."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [_published(row) for row in csv.DictReader(f)]
+    except OSError as e:
+        raise GptbenchError(f"calibration table {path}: cannot read ({e.strerror})") from e
+    except (KeyError, ValueError) as e:
+        raise GptbenchError(f"calibration table {path}: malformed ({e})") from e
+
+
+def workload_from_config(config: RunConfig) -> Workload:
+    """The projection's view of a report's run configuration (per GPU)."""
+    return workload_of(
+        config.model,
+        seq_len=config.seq_len,
+        micro_batch=config.micro_batch,
+        grad_accum=config.grad_accum,
+        dtype=config.dtype,
+        tf32=config.tf32,
+        compile=config.compile,
+        attention=config.attention,
+        adamw=config.adamw or ("fused" if config.fused_adamw else "foreach"),
+    )
+
+
+def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]]:
+    """Every ok run of every GPU report in `folder` as a point, and a line for each report or run left out and why."""
+    points, skipped = [], []
+    for path in find_reports(folder):
+        try:
+            report = load_report(path)
+        except GptbenchError as e:
+            skipped.append(f"{path.name}: {e}")
+            continue
+        accel = report.machine.accelerator
+        spec = match_device(accel.name or "") if accel.kind == "cuda" else None
+        if spec is None:
+            skipped.append(f"{path.name}: {accel.name or accel.kind} is not a GPU in the spec table, so it has no projection")
+            continue
+        for i, run in enumerate(report.runs):
+            if run.result.status != "ok" or not run.result.tokens_per_sec:
+                skipped.append(f"{path.name} run {i}: status {run.result.status}, no throughput")
+                continue
+            memory = run.result.memory.peak_reserved_gb
+            points.append(
+                CalibrationPoint(
+                    name=f"{path.name}#{i}",
+                    gpu=spec.name,
+                    gpus=run.config.world_size,
+                    workload=workload_from_config(run.config),
+                    tokens_per_sec=run.result.tokens_per_sec,
+                    reserved_gb=memory,
+                    observed=report.created[:10],
+                    source=f"gptbench report {path}",
+                )
+            )
+    return points, skipped
+
+
+def projected_per_gpu(point: CalibrationPoint, eff: Efficiencies, specs_path: str | Path | None = None) -> float:
+    """The model's tokens/s for one of the point's GPUs."""
+    return project(point.workload, find_gpu(point.gpu, specs_path), eff).tokens_per_sec
+
+
+def _prepared(points: Iterable[CalibrationPoint], specs_path: str | Path | None) -> list[tuple[list, float, float, float, float]]:
+    """Per point: its weighted ops, peak, bandwidth, tokens per step and measured per-GPU rate, computed once."""
+    prepared = []
+    for point in points:
+        spec: GpuSpec = find_gpu(point.gpu, specs_path)
+        peak, _ = peak_for_workload(point.workload, spec)
+        ops = weighted_ops(point.workload)
+        prepared.append((ops, peak, spec.memory_bw_gbs or 0.0, point.workload.tokens_per_step, point.tokens_per_sec_per_gpu))
+    return prepared
+
+
+def _loss(prepared: Sequence[tuple[list, float, float, float, float]], eff: Efficiencies) -> float:
+    total = 0.0
+    for ops, peak, bw, tokens, measured in prepared:
+        step_s = sum(runs * op_time_s(op, peak, bw, eff) for op, runs in ops)
+        total += math.log(tokens / step_s / measured) ** 2
+    return total
+
+
+def fit(points: Sequence[CalibrationPoint], specs_path: str | Path | None = None) -> Efficiencies:
+    """The matmul efficiency (and, where some point's vocabulary is unaligned, the unaligned factor) that minimise
+    the squared log error over `points`, memory efficiency held at MEMORY_EFFICIENCY: a 0.05 grid, then 0.01."""
+    if not points:
+        raise GptbenchError("nothing to fit: no calibration points")
+    prepared = _prepared(points, specs_path)
+    identified = any(p.workload.vocab_size % 64 for p in points)  # else the unaligned factor leaves no trace
+
+    def best(matmuls: Iterable[float], unaligneds: Iterable[float]) -> Efficiencies:
+        candidates = [Efficiencies(m, MEMORY_EFFICIENCY, u) for m, u in product(matmuls, unaligneds)]
+        return min(candidates, key=lambda eff: _loss(prepared, eff))
+
+    def around(value: float) -> list[float]:
+        return [v for v in (round(value + k / 100, 2) for k in range(-5, 6)) if 0 < v <= 1]
+
+    coarse = best([k / 20 for k in range(2, 21)], [k / 20 for k in range(2, 21)] if identified else [1.0])
+    return best(around(coarse.matmul), around(coarse.unaligned) if identified else [1.0])

@@ -1,0 +1,329 @@
+"""Projected speed of one GPT-2 training step on a GPU nobody here has measured: an analytical roofline model.
+
+Every operation of the forward pass, the backward pass and the optimizer is listed with the FLOPs it does and the
+bytes it moves through device memory; its time is max(FLOPs / (peak x matmul efficiency), bytes / (bandwidth x
+memory efficiency)); a step is the sum. The two efficiencies (and a penalty for a vocabulary that is not a multiple
+of 64) are fitted to measurements, see gptbench/cloud/calibration.py. Everything here is a projection, and is
+labelled so wherever it is shown. The byte counts follow how PyTorch runs gptbench's model (autocast, fp32 master
+weights, LayerNorm and softmax in fp32); they are approximations, stated per operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gptbench.cloud.specs import GpuSpec
+from gptbench.errors import GptbenchError
+
+FP32 = 4  # bytes
+
+
+@dataclass(frozen=True)
+class Efficiencies:
+    """Fractions of the datasheet that real kernels reach; fitted in calibration.py, never guessed per GPU."""
+
+    matmul: float  # share of the dense tensor-core peak reached by matmuls and flash attention
+    memory: float  # share of the datasheet bandwidth reached by memory-bound kernels
+    unaligned: float  # further factor on the LM-head matmul when the vocabulary is not a multiple of 64
+
+    def __post_init__(self) -> None:
+        for name in ("matmul", "memory", "unaligned"):
+            if not 0 < getattr(self, name) <= 1:
+                raise GptbenchError(f"efficiency {name} must be in (0, 1], got {getattr(self, name)}")
+
+
+# Memory-bound kernels are held at the share of datasheet bandwidth that a tuned streaming kernel reaches: 1.80 of
+# 2.04 TB/s (88%) on an A100 80GB SXM, NVIDIA developer forum "Trouble to Reach Peak Bandwidth of A100" (2025),
+# https://forums.developer.nvidia.com/t/trouble-to-reach-peak-bandwidth-of-a100/339083 ("around 90%" is the most
+# any kernel reached in the GTC talk it cites). It is fixed rather than fitted because every calibration point is an
+# A100: their data cannot tell slow matmuls from slow memory traffic, so one of the two needs an outside anchor.
+MEMORY_EFFICIENCY = 0.88
+
+# Fitted by `python benchmarks/projection_vs_measured.py --fit` on the points named in CALIBRATED_ON
+# (calibration.csv); tests/test_projection.py refits and fails if these drift from the data.
+EFFICIENCIES = Efficiencies(matmul=0.53, memory=MEMORY_EFFICIENCY, unaligned=0.33)
+CALIBRATED_ON = (
+    "raschka-a100-flash-eager",
+    "raschka-a100-compile",
+    "raschka-a100-vocab64",
+    "raschka-a100-batch32",
+    "llmc-8xa100",
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One GPT-2 training step on one GPU, as the model sees it: shape, batch, precision and implementation."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    vocab_size: int
+    seq_len: int
+    micro_batch: int
+    grad_accum: int = 1
+    block_size: int = 1024  # learned positions: only their parameter count matters here
+    dtype: str = "bf16"  # matmul precision: bf16 / fp16 autocast, or fp32
+    tf32: bool = True  # fp32 matmuls on tensor cores (dtype fp32 only)
+    weights: str = "fp32"  # fp32 master weights under autocast (gptbench), or bf16 (the whole model cast to bf16)
+    compile: bool = True  # torch.compile fuses residual add + LayerNorm + casts, and the loss
+    attention: str = "sdpa"  # sdpa (flash: no T x T matrix in memory) or naive (scores materialised)
+    adamw: str = "fused"  # fused | foreach | for-loop
+    tied_head: bool = True  # LM head shares the token embedding (GPT-2, gptbench)
+    dropout: bool = False  # residual dropout masks (gptbench trains without dropout)
+    eval_forwards: float = 0.0  # forward-only micro-batches inside the timed interval, per step (evaluation)
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum"):
+            if getattr(self, name) <= 0:
+                raise GptbenchError(f"{name} must be positive, got {getattr(self, name)}")
+        checks = {"dtype": ("bf16", "fp16", "fp32"), "weights": ("fp32", "bf16"), "attention": ("sdpa", "naive")}
+        checks["adamw"] = ("fused", "foreach", "for-loop")
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise GptbenchError(f"{name} {getattr(self, name)!r}: choose one of {', '.join(allowed)}")
+
+    @property
+    def act_bytes(self) -> int:
+        """Bytes per activation element as the matmuls read and write them."""
+        return FP32 if self.dtype == "fp32" else 2
+
+    @property
+    def resid_bytes(self) -> int:
+        """The residual stream and LayerNorm outputs: fp32 under autocast (fp32 weights), else the weights' dtype."""
+        return FP32 if self.weights == "fp32" else 2
+
+    @property
+    def weight_bytes(self) -> int:
+        return FP32 if self.weights == "fp32" else 2
+
+    @property
+    def matmul_params(self) -> int:
+        """Weights of the matmuls (blocks and LM head), which autocast casts to bf16 once per micro-batch."""
+        return self.n_layer * 12 * self.n_embd**2 + self.vocab_size * self.n_embd
+
+    @property
+    def n_params(self) -> int:
+        """All parameters: blocks with biases and norms, embeddings, and the LM head if it is not tied."""
+        c = self.n_embd
+        per_block = 12 * c * c + 13 * c  # qkv, proj, fc, proj weights and biases, two norms
+        head = 0 if self.tied_head else self.vocab_size * c
+        return self.n_layer * per_block + (self.vocab_size + self.block_size) * c + 2 * c + head
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.micro_batch * self.seq_len * self.grad_accum
+
+
+def workload_of(shape: Any, **step: Any) -> Workload:
+    """A Workload for a model shape: a GPTConfig or a report's ModelShape (both carry GPT-2's shape fields)."""
+    fields = ("n_layer", "n_head", "n_embd", "vocab_size", "block_size")
+    return Workload(**{name: getattr(shape, name) for name in fields}, **step)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kernel (or a group that moves the same data): what it computes and what it reads and writes."""
+
+    name: str
+    phase: str  # forward | backward | optimizer
+    flops: float
+    bytes: float
+    unaligned: bool = False  # a matmul with a dimension that is not a multiple of 64
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The model's answer for one workload on one GPU. Every figure is projected, not measured."""
+
+    gpu: str
+    tokens_per_sec: float
+    step_time_s: float
+    matmul_tflops_peak: float
+    phase_time_s: dict[str, float]  # forward (evaluation batches included), backward, optimizer: per step
+    memory_gb: float  # estimated peak device memory
+    memory_capacity_gb: float | None
+    basis: str = "projected"
+
+    @property
+    def fits(self) -> bool | None:
+        """Whether the memory estimate fits the GPU; None when the spec table has no capacity."""
+        return None if self.memory_capacity_gb is None else self.memory_gb <= self.memory_capacity_gb
+
+
+def _linear(name: str, w: Workload, tokens: int, k: int, m: int, unaligned: bool = False) -> Iterator[Op]:
+    """Y = X W^T with X tokens x k, W m x k: one forward matmul, two backward (dX and dW)."""
+    a, flops = w.act_bytes, 2.0 * tokens * k * m
+    yield Op(name, "forward", flops, a * (tokens * k + k * m + tokens * m), unaligned)
+    yield Op(f"{name} dX", "backward", flops, a * (tokens * m + k * m + tokens * k), unaligned)
+    yield Op(f"{name} dW", "backward", flops, a * (tokens * m + tokens * k + k * m), unaligned)
+
+
+def _attention(w: Workload, n: int) -> Iterator[Op]:
+    """Attention over n tokens: flash (causal half of the T x T work, 2.5x in backward as it recomputes
+    the scores) or naive (full work, and the score matrix written and read by every elementwise step)."""
+    a, c, t = w.act_bytes, w.n_embd, w.seq_len
+    scores = n * w.n_head * t  # elements of the B x H x T x T matrix
+    if w.attention == "sdpa":
+        fwd = 2.0 * n * t * c  # QK^T and AV, 2 * 2 * B * T^2 * C, halved by causal block skipping
+        yield Op("flash attention", "forward", fwd, a * 4 * n * c)
+        yield Op("flash attention", "backward", 2.5 * fwd, a * 8 * n * c)
+    else:
+        f = FP32  # autocast runs softmax in fp32
+        cast = (f + a) if a != f else 0
+        if w.compile:  # one fused scale + mask + softmax (+ cast) kernel each way
+            fwd_bytes, bwd_bytes = a + (a + 1 + a + cast) + a, a + a + 3 * a + 2 * a
+        else:  # write S; scale; mask; softmax; cast; read by AV -- and their gradients in reverse
+            fwd_bytes = a + 2 * a + (2 * a + 1) + (a + f) + cast + a
+            bwd_bytes = a + a + cast + 3 * f + (2 * f + 1) + cast + 2 * a + 2 * a
+        yield Op("attention QK^T, AV", "forward", 4.0 * n * t * c, a * 4 * n * c)
+        yield Op("attention scores (T x T)", "forward", 0.0, scores * fwd_bytes)
+        yield Op("attention QK^T, AV", "backward", 8.0 * n * t * c, a * 8 * n * c)
+        yield Op("attention scores (T x T)", "backward", 0.0, scores * bwd_bytes)
+    yield Op("head transpose copy", "forward", 0.0, 2 * a * n * c)
+    yield Op("head transpose copy", "backward", 0.0, 2 * a * n * c)
+
+
+def _norms_and_residuals(w: Workload, n: int) -> Iterator[Op]:
+    """Per layer: two LayerNorms, two residual adds, the casts between them, GELU, bias gradients."""
+    a, r, c = w.act_bytes, w.resid_bytes, w.n_embd
+    cast = (r + a) if r != a else 0
+    drop = 1 if w.dropout else 0  # a one-byte mask per element
+    if w.compile:  # add + LayerNorm + cast (+ dropout) fused: read x and branch, write x and normed
+        yield Op("add + layernorm (fused)", "forward", 2 * 8.0 * n * c, 2 * n * c * (r + a + r + a + drop))
+        yield Op("add + layernorm (fused)", "backward", 2 * 8.0 * n * c, 2 * n * c * (a + 3 * r + a + drop))
+    else:
+        yield Op("layernorm + cast", "forward", 2 * 8.0 * n * c, 2 * n * c * (2 * r + cast))
+        yield Op("residual add", "forward", 2 * 1.0 * n * c, 2 * n * c * (r + a + r + (2 * a + drop if drop else 0)))
+        yield Op("layernorm + cast", "backward", 2 * 8.0 * n * c, 2 * n * c * (cast + 3 * r))
+        # the two branches' gradients summed (3r), then cast for the matmul below (cast), and dropout's backward
+        yield Op("residual grad sum", "backward", 2 * 1.0 * n * c, 2 * n * c * (3 * r + cast + (2 * a + drop if drop else 0)))
+    yield Op("gelu", "forward", 4 * 8.0 * n * c, 4 * n * c * 2 * a)
+    yield Op("gelu", "backward", 4 * 12.0 * n * c, 4 * n * c * 3 * a)
+    yield Op("bias grads", "backward", 9.0 * n * c, 9 * n * c * a)  # qkv 3C + proj C + fc 4C + proj C, summed over tokens
+
+
+def _loss(w: Workload, n: int) -> Iterator[Op]:
+    """Cross-entropy over n x V logits: gptbench casts them to fp32 first; compiled, the cast and softmax fuse."""
+    a, v = w.act_bytes, w.vocab_size
+    if w.compile:
+        yield Op("cross-entropy (fused)", "forward", 5.0 * n * v, n * v * 2 * a)
+        yield Op("cross-entropy (fused)", "backward", 3.0 * n * v, n * v * 2 * a)
+        return
+    lp = FP32 if w.weights == "fp32" else a  # log-probs: fp32 after gptbench's .float(); else the logits' dtype
+    cast = (a + lp) if lp != a else 0
+    yield Op("cross-entropy", "forward", 5.0 * n * v, n * v * (cast + 2 * lp))
+    yield Op("cross-entropy", "backward", 3.0 * n * v, n * v * (lp + 3 * lp + cast))
+
+
+def step_ops(w: Workload) -> list[Op]:
+    """Every operation of one micro-batch's forward and backward (phase forward/backward), and the step's
+    optimizer work (phase optimizer), with FLOPs and bytes; `project` turns them into time."""
+    n, c, v, a = w.micro_batch * w.seq_len, w.n_embd, w.vocab_size, w.act_bytes
+    r, wb = w.resid_bytes, w.weight_bytes
+    per_layer = [
+        *_linear("qkv matmul", w, n, c, 3 * c),
+        *_attention(w, n),
+        *_linear("attn proj matmul", w, n, c, c),
+        *_linear("mlp up matmul", w, n, c, 4 * c),
+        *_linear("mlp down matmul", w, n, 4 * c, c),
+        *_norms_and_residuals(w, n),
+    ]
+    ops = [replace(op, flops=op.flops * w.n_layer, bytes=op.bytes * w.n_layer) for op in per_layer]
+    ops.append(Op("embeddings", "forward", 0.0, n * c * (wb + r) + w.block_size * c * wb))
+    ops.append(Op("embedding grad", "backward", 0.0, v * c * wb + n * c * (r + 2 * wb)))  # zero-fill, then scatter-add
+    ops.append(Op("final layernorm", "forward", 8.0 * n * c, n * c * (2 * r + ((r + a) if r != a else 0))))
+    ops.append(Op("final layernorm", "backward", 8.0 * n * c, n * c * 4 * r))
+    ops.extend(_linear("lm head matmul", w, n, c, v, unaligned=v % 64 != 0))
+    ops.extend(_loss(w, n))
+    if w.weights == "fp32" and w.dtype != "fp32":  # autocast re-casts each fp32 weight to bf16 every micro-batch
+        ops.append(Op("autocast weight casts", "forward", 0.0, w.matmul_params * (FP32 + a)))
+        ops.append(Op("weight grad casts", "backward", 0.0, w.matmul_params * (a + FP32)))
+    return ops
+
+
+def optimizer_ops(w: Workload) -> list[Op]:
+    """Once per step: gradient accumulation, clipping (norm, then scale) and AdamW over every parameter."""
+    p, wb = w.n_params, w.weight_bytes
+    # Fused AdamW reads param, grad, m, v and writes param, m, v in one pass; the foreach and for-loop versions
+    # run about a dozen elementwise passes (lerp, mul, addcmul, sqrt, div, addcdiv, decay): ~18 accesses.
+    accesses = 7 if w.adamw == "fused" else 18
+    ops = [
+        Op("grad clip (norm + scale)", "optimizer", 3.0 * p, 3 * wb * p),
+        Op("adamw", "optimizer", 12.0 * p, accesses * wb * p),
+    ]
+    if w.grad_accum > 1:  # later micro-batches add into .grad: read both, write one
+        ops.append(Op("grad accumulation", "optimizer", 1.0 * p * (w.grad_accum - 1), 3 * wb * p * (w.grad_accum - 1)))
+    return ops
+
+
+def op_time_s(op: Op, peak_tflops: float, bandwidth_gbs: float, eff: Efficiencies) -> float:
+    """Roofline: the slower of doing the FLOPs at the achievable peak and moving the bytes at achievable bandwidth."""
+    matmul_eff = eff.matmul * (eff.unaligned if op.unaligned else 1.0)
+    return max(op.flops / (peak_tflops * 1e12 * matmul_eff), op.bytes / (bandwidth_gbs * 1e9 * eff.memory))
+
+
+def peak_for_workload(w: Workload, spec: GpuSpec) -> tuple[float, str]:
+    """The dense peak the matmuls run at, and the precision it is for; fp16 stands in where bf16 is missing."""
+    if w.dtype == "fp32":
+        precision = "tf32" if w.tf32 else "fp32"
+        peak = spec.peak_tflops("fp32", tf32=w.tf32)
+    else:
+        precision, peak = w.dtype, spec.peak_tflops(w.dtype, tf32=False)
+    if peak is None:
+        raise GptbenchError(f"{spec.name}: the spec table has no dense {precision} peak; cannot project (try --dtype fp16)")
+    if spec.memory_bw_gbs is None:
+        raise GptbenchError(f"{spec.name}: the spec table has no memory bandwidth; cannot project")
+    return peak, precision
+
+
+def weighted_ops(w: Workload) -> list[tuple[Op, float]]:
+    """Each operation with how often it runs in one timed step: forward and backward once per micro-batch
+    (forward also once per evaluation batch inside the timed interval), the optimizer once."""
+    runs = {"forward": w.grad_accum + w.eval_forwards, "backward": float(w.grad_accum)}
+    return [(op, runs[op.phase]) for op in step_ops(w)] + [(op, 1.0) for op in optimizer_ops(w)]
+
+
+def project(w: Workload, spec: GpuSpec, eff: Efficiencies = EFFICIENCIES) -> Projection:
+    """Projected tokens/s of `w` on one `spec` GPU, with the step's phases and a memory-fit estimate."""
+    peak, _ = peak_for_workload(w, spec)
+    bw = spec.memory_bw_gbs or 0.0
+    phases = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    for op, runs in weighted_ops(w):
+        phases[op.phase] += runs * op_time_s(op, peak, bw, eff)
+    step_s = sum(phases.values())
+    return Projection(
+        gpu=spec.name,
+        tokens_per_sec=w.tokens_per_step / step_s,
+        step_time_s=step_s,
+        matmul_tflops_peak=peak,
+        phase_time_s=phases,
+        memory_gb=memory_estimate_gb(w),
+        memory_capacity_gb=spec.memory_gb,
+    )
+
+
+CONTEXT_GB = 1.0  # CUDA context, cuBLAS/cuDNN workspaces and allocator slack: an allowance, not a measurement
+
+
+def memory_estimate_gb(w: Workload) -> float:
+    """Estimated peak device memory of a training step, in GB (1e9 bytes). An estimate: the allocator's
+    fragmentation and torch.compile's buffer reuse move the real figure by some percent either way."""
+    p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
+    state = p * wb * (1 + 1 + 2)  # weights + gradients + AdamW's two moments (m, v), all in the weights' dtype
+    if w.weights == "fp32" and w.dtype != "fp32":
+        state += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
+    # Saved for backward, bytes per token per layer: the residual stream twice (LayerNorm inputs, r each), both
+    # LayerNorm outputs as the matmuls see them (a each), q, k, v (3a), attention output and its transposed
+    # copy (2a), the GELU input and output (4a + 4a): (2r + 15a) x C; plus one-byte dropout masks.
+    per_layer = (2 * r + 15 * a + (2 if w.dropout else 0)) * c
+    if w.attention == "sdpa":
+        per_layer += FP32 * w.n_head  # flash attention keeps only a log-sum-exp per head
+    else:
+        per_layer += (FP32 + (a if a != FP32 else 0)) * w.n_head * w.seq_len  # the T x T probabilities (fp32, + bf16 copy)
+    lp = FP32 if w.weights == "fp32" else a
+    final = (r + a) * c + (a + 2 * lp) * w.vocab_size  # final norm; logits, saved log-probs and their gradient
+    activations = w.micro_batch * w.seq_len * (w.n_layer * per_layer + final)
+    return (state + activations) / 1e9 + CONTEXT_GB

@@ -1,0 +1,240 @@
+"""Where an estimate's tokens/s comes from: a run in a report, a measured run on the same GPU and configuration,
+or the projection model; and the catalog view that prices every offer. Never imports torch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
+from gptbench.cloud.prices import Offer, current_offers
+from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Workload, memory_estimate_gb, project, workload_of
+from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
+from gptbench.errors import GptbenchError
+from gptbench.model.config import GPTConfig
+from gptbench.reports.render import describe_config
+from gptbench.reports.schema import Report
+from gptbench.reports.store import find_reports, load_report
+
+# How far the projection was from the measurements it was calibrated on (benchmarks/projection_vs_measured.py
+# prints each; tests/test_projection.py holds it to this bound).
+PROJECTION_TOLERANCE = 0.25
+
+
+def workload_for(
+    model: str, seq: int | None, batch: int, dtype: str, compile: bool, attention: str, grad_accum: int = 1
+) -> Workload:
+    """gptbench's own CUDA step for a preset (vocabulary padded to 50304, fp32 master weights, fused AdamW)."""
+    if batch <= 0:
+        raise GptbenchError(f"--batch must be a positive whole number, got {batch}")
+    if dtype not in ("bf16", "fp16", "fp32") or attention not in ("sdpa", "naive"):
+        raise GptbenchError(f"--dtype {dtype} --attention {attention}: choose bf16, fp16 or fp32, and sdpa or naive")
+    if seq is not None and seq <= 0:
+        raise GptbenchError(f"--seq must be a positive whole number, got {seq}")
+    shape = GPTConfig.from_name(model).padded()
+    if seq is not None and seq > shape.block_size:
+        raise GptbenchError(
+            f"--seq {seq} is longer than the model's {shape.block_size} positions; use --seq {shape.block_size} or less"
+        )
+    step = {"seq_len": seq or shape.block_size, "micro_batch": batch, "grad_accum": grad_accum, "dtype": dtype}
+    return workload_of(shape, **step, compile=compile, attention=attention)
+
+
+def describe_workload(w: Workload) -> str:
+    """`12 layers × 768 wide · seq 1024 × batch 16 · bf16 · compiled · sdpa · fused AdamW` in one line."""
+    return (
+        f"{w.n_layer} layers × {w.n_embd} wide ({w.n_params / 1e6:,.1f}M params) · seq {w.seq_len} × batch {w.micro_batch}"
+        f" × accum {w.grad_accum} · {w.dtype} · {'compiled' if w.compile else 'eager'} · {w.attention} · {w.adamw} AdamW"
+    )
+
+
+def _load_with_raw(path: Path) -> tuple[Report, dict[str, Any]]:
+    """The validated report, and its raw JSON for fields this schema version does not model yet (telemetry)."""
+    report = load_report(path)
+    return report, json.loads(path.read_text(encoding="utf-8"))
+
+
+def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    runs = raw.get("runs")
+    result = runs[index].get("result") if isinstance(runs, list) and index < len(runs) and isinstance(runs[index], dict) else None
+    return result if isinstance(result, dict) else {}
+
+
+def _positive(value: Any, upper: float | None = None) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and (upper is None or value <= upper)
+    return float(value) if ok else None
+
+
+def from_run(path: Path, report: Report, raw: dict[str, Any], index: int, specs_path: str | Path | None = None) -> Throughput:
+    """Run `index` of a report as a measured throughput, with its p10/p90, and its power and scaling when recorded."""
+    run, accel = report.runs[index], report.machine.accelerator
+    spec = match_device(accel.name or "", specs_path) if accel.kind == "cuda" else None
+    extra = _raw_result(raw, index)
+    telemetry = extra.get("telemetry")  # added by a later schema revision: read defensively
+    power = _positive(telemetry.get("power_avg_w")) if isinstance(telemetry, dict) else None
+    return Throughput(
+        tokens_per_sec=run.result.tokens_per_sec or 0.0,
+        basis="measured",
+        source=f"{path} run {index}",
+        gpus=run.config.world_size,
+        config=f"{accel.name or accel.kind} · {describe_config(run)}",
+        gpu=spec.name if spec else None,
+        tokens_per_sec_p10=run.result.tokens_per_sec_p10,
+        tokens_per_sec_p90=run.result.tokens_per_sec_p90,
+        power_w=power,
+        scaling_efficiency=_positive(extra.get("scaling_efficiency"), upper=1.0),
+        device="GPU" if accel.kind == "cuda" else accel.kind.upper(),
+    )
+
+
+def from_report(
+    path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None
+) -> tuple[Throughput, float | None]:
+    """A report's best ok run (or run `run_index`) and the board power of its GPU (None when unknown)."""
+    path = Path(path)
+    report, raw = _load_with_raw(path)
+    if not report.runs:
+        raise GptbenchError(f"{path}: the report has no runs")
+    if run_index is not None:
+        if not 0 <= run_index < len(report.runs):
+            raise GptbenchError(f"--run {run_index}: {path} has runs 0..{len(report.runs) - 1}")
+        chosen = report.runs[run_index]
+        if chosen.result.status != "ok" or not chosen.result.tokens_per_sec:
+            raise GptbenchError(f"--run {run_index} of {path} ended with status {chosen.result.status}; pick an ok run")
+        index = run_index
+    else:
+        ok = [i for i, run in enumerate(report.runs) if run.result.status == "ok" and run.result.tokens_per_sec]
+        if not ok:
+            statuses = ", ".join(sorted({run.result.status for run in report.runs}))
+            raise GptbenchError(f"{path}: no run finished ok (status {statuses}); nothing to estimate from")
+        index = max(ok, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
+    throughput = from_run(path, report, raw, index, specs_path)
+    spec = find_gpu(throughput.gpu, specs_path) if throughput.gpu else None
+    return throughput, spec.board_power_w if spec else None
+
+
+def newest_report(folder: str | Path) -> Path:
+    """The most recently written report in `folder`, or an error saying how to get one."""
+    found = find_reports(folder)
+    if not found:
+        raise GptbenchError(
+            f"no report in {folder}/: run `gptbench run` first, or pass --report FILE, --tokens-per-sec N or --gpu NAME"
+        )
+    return found[-1]
+
+
+def measured_on(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput | None:
+    """The fastest ok run (per GPU) in `folder` on this GPU with the same model shape, sequence length and precision."""
+    wanted = (w.n_layer, w.n_head, w.n_embd, w.seq_len, w.dtype)
+    best: tuple[float, Throughput] | None = None
+    for path in find_reports(folder):
+        try:
+            report, raw = _load_with_raw(path)
+        except (GptbenchError, ValueError):
+            continue  # an unreadable file is not a measurement; `gptbench compare` reports such files
+        accel = report.machine.accelerator
+        matched = match_device(accel.name, specs_path) if accel.kind == "cuda" and accel.name else None
+        if matched is None or matched.name != spec.name:
+            continue
+        for i, run in enumerate(report.runs):
+            c, rate = run.config, run.result.tokens_per_sec
+            if (c.model.n_layer, c.model.n_head, c.model.n_embd, c.seq_len, c.dtype) != wanted:
+                continue
+            if run.result.status == "ok" and rate and (best is None or rate / c.world_size > best[0]):
+                best = (rate / c.world_size, from_run(path, report, raw, i, specs_path))
+    return best[1] if best else None
+
+
+def projected(spec: GpuSpec, w: Workload) -> Throughput:
+    """The projection model's tokens/s for one GPU; fp16 stands in for bf16 on GPUs without bf16, as `run` does."""
+    notes = []
+    if w.dtype == "bf16" and spec.bf16_tflops is None and spec.fp16_tflops is not None:
+        w = replace(w, dtype="fp16")
+        notes.append(f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose")
+    p = project(w, spec)
+    notes.append(
+        f"projected by gptbench's roofline model: matmuls at {EFFICIENCIES.matmul:.0%} of the dense peak, memory traffic at "
+        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; calibrated on {len(CALIBRATED_ON)} published A100 measurements, "
+        f"which it reproduces to within ±{PROJECTION_TOLERANCE:.0%}"
+    )
+    return Throughput(
+        tokens_per_sec=p.tokens_per_sec,
+        basis="projected",
+        source=f"projection for {spec.name} ({spec.source_date} datasheet)",
+        gpus=1,
+        config=describe_workload(w),
+        gpu=spec.name,
+        memory_gb=p.memory_gb,
+        memory_capacity_gb=p.memory_capacity_gb,
+        notes=tuple(notes),
+    )
+
+
+def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput:
+    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection."""
+    measured = measured_on(spec, w, folder, specs_path)
+    if measured is None:
+        return projected(spec, w)
+    # It ran, at its own batch; whether the requested batch fits is still the estimate's call.
+    return replace(measured, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
+
+
+@dataclass(frozen=True)
+class OfferEstimate:
+    """One catalog offer priced for the run, or why it could not be."""
+
+    offer: Offer
+    estimate: Estimate | None
+    problem: str | None = None
+
+
+def catalog_view(
+    plan: RunPlan, w: Workload, folder: str | Path, catalog_file: str | Path | None = None, specs_file: str | Path | None = None
+) -> tuple[list[OfferEstimate], list[str]]:
+    """Every current offer (newest observation of each), priced for `plan`, cheapest first; and the assumptions."""
+    offers, superseded = current_offers(catalog_file)
+    if plan.gpus is not None:
+        offers = tuple(o for o in offers if o.gpus == plan.gpus)
+    rates: dict[str, Throughput | str] = {}
+    rows = []
+    for offer in offers:
+        if offer.gpu not in rates:
+            try:
+                rates[offer.gpu] = for_gpu(find_gpu(offer.gpu, specs_file), w, folder, specs_file)
+            except GptbenchError as e:
+                rates[offer.gpu] = str(e)
+        rate = rates[offer.gpu]
+        if isinstance(rate, str):
+            rows.append(OfferEstimate(offer, None, rate))
+            continue
+        priced = replace(plan, gpus=offer.gpus, price_usd=offer.price_per_hour_usd, price_per="instance", kwh_price_usd=None)
+        rows.append(OfferEstimate(offer, estimate(priced, rate)))
+    rows.sort(key=lambda r: (r.estimate is None, r.estimate.cost_usd if r.estimate else 0.0))
+    return rows, catalog_assumptions(plan, w, rows, superseded)
+
+
+def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], superseded: tuple[Offer, ...]) -> list[str]:
+    """The lines under the catalog table: what was assumed for every row."""
+    eff = plan.scaling_efficiency or None
+    lines = [
+        f"tokens: {plan.tokens:,.0f}" + (f" ({plan.tokens_how})" if plan.tokens_how else ""),
+        f"configuration: {describe_workload(w)} (gptbench's CUDA defaults unless --batch/--dtype/--seq say otherwise)",
+        "measured: the fastest run in the reports folder on that GPU with this model, sequence length and precision;"
+        " projected: gptbench's roofline model (see README, 'How projections are made'), about ±25% on its calibration points",
+        f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
+        "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
+        " context) against the datasheet memory",
+        "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing);"
+        " they change, so check the provider; update with --catalog-file or $GPTBENCH_PRICES_FILE",
+    ]
+    if plan.overhead:
+        lines.append(f"overhead: +{plan.overhead:.0%} time for evaluation, checkpoints and restarts")
+    if superseded:
+        lines.append(
+            f"{len(superseded)} older price observation(s) superseded by newer ones for the same instance (kept in the file "
+            "for history), e.g. "
+            + ", ".join(f"{o.provider} {o.instance} ${o.price_per_hour_usd:g} on {o.observed}" for o in superseded[:2])
+        )
+    return lines

@@ -1,0 +1,189 @@
+"""A comparison as CSV, Markdown, a self-contained HTML page with charts, or JSON; files written atomically, never over
+an existing file unless asked."""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gptbench
+from gptbench.atomic import link_new, write_temp_text
+from gptbench.errors import GptbenchError
+from gptbench.reports.compare import Comparison
+from gptbench.reports.load import records, table_columns
+from gptbench.reports.render import fmt_rate
+from gptbench.reports.render_compare import footnotes, headers, numeric, table_rows, warning_lines
+
+JSON_SCHEMA = "gptbench.compare/1"
+HTML_HINT = "pip install matplotlib (the html extra)"
+
+
+def to_csv(comparison: Comparison) -> str:
+    """Every column of every run, raw values (no units in the cells: they are in the column names)."""
+    return comparison.frame.to_csv(index=False)
+
+
+def to_json_data(comparison: Comparison) -> dict[str, Any]:
+    """Everything `compare` knows, for scripts: the runs with every column, and the notes."""
+    return {
+        "schema": JSON_SCHEMA,
+        "baseline": comparison.baseline,
+        "differences": list(comparison.differences),
+        "price_notes": list(comparison.price_notes),
+        "skipped": list(comparison.skipped),
+        "grouped": comparison.group,
+        "runs": records(comparison.frame),
+    }
+
+
+def to_markdown(comparison: Comparison) -> str:
+    """A pipe table to paste into an issue or a post, with the warnings above it and the notes below."""
+    lines = [f"> **Not like for like:** {line}" for line in warning_lines(comparison)]
+    lines += [""] if lines else []
+    lines.append("| " + " | ".join(headers(comparison)) + " |")
+    lines.append("| " + " | ".join("---:" if right else "---" for right in numeric(comparison)) + " |")
+    for _, texts, _ in table_rows(comparison):
+        lines.append("| " + " | ".join(text.replace("|", "\\|") for text in texts) + " |")
+    lines.append("")
+    lines += [f"- {note}" for note in footnotes(comparison)]
+    return "\n".join(lines) + "\n"
+
+
+def _label(cells: Mapping[str, str]) -> str:
+    return f"{cells['hostname']} · {cells['accelerator']}\n{cells['model']} {cells['seq_len']} {cells['dtype']}"
+
+
+def _bars(ax: Any, rows: list[dict[str, Any]], key: str, colors: list[Any], fmt: Any, missing: str) -> None:
+    """Horizontal bars of `key`, one per run, top to bottom; a run without a value gets a note, never a zero bar."""
+    values = [row[key] for row in rows]
+    positive = [v for v in values if v is not None and v > 0]
+    ax.barh(range(len(rows)), [v or 0 for v in values], color=colors, height=0.6)
+    if positive and max(positive) / min(positive) > 50:  # a laptop beside an H100 would be an invisible sliver
+        ax.set_xscale("log")
+        ax.set_xlim(min(positive) / 3, max(positive) * 6)
+    elif positive:
+        ax.set_xlim(0, max(positive) * 1.35)
+    left = ax.get_xlim()[0]
+    for y, (row, value) in enumerate(zip(rows, values, strict=True)):
+        if value is None:
+            text, colour = (missing if row["status"] == "ok" else row["status"].upper()), "#b00"
+        else:
+            text, colour = fmt(value), "#222"
+        ax.text(max(value or 0, left), y, f"  {text}", va="center", fontsize=9, color=colour)
+    ax.set_yticks(range(len(rows)))
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _matplotlib() -> Any:
+    """matplotlib, or a one-line error saying how to install it (it is the optional `html` extra)."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise GptbenchError(f"--html needs matplotlib, which is not installed: {HTML_HINT}") from e
+    return matplotlib
+
+
+def chart_svg(comparison: Comparison) -> str:
+    """Bar charts of tokens/s and of $ per FineWeb-10B epoch per run, as one inline SVG (text drawn as paths)."""
+    matplotlib = _matplotlib()
+    from matplotlib.figure import Figure
+
+    rows = records(comparison.frame)
+    labels = [_label({c.key: c.cell(row) for c in table_columns()}) for row in rows]
+    palette = matplotlib.colormaps["tab10"].colors
+    machines = list(dict.fromkeys(f"{row['hostname']}/{row['accelerator']}" for row in rows))  # a colour per machine
+    colors = [palette[machines.index(f"{row['hostname']}/{row['accelerator']}") % len(palette)] for row in rows]
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "gptbench", "font.size": 9}):
+        fig = Figure(figsize=(10, 2.2 + 1.1 * len(rows)), layout="constrained")
+        top, bottom = fig.subplots(2, 1)
+        _bars(top, rows, "tokens_per_sec", colors, fmt_rate, "n/a")
+        top.set_title("Training throughput (tokens/s, higher is better)", loc="left", fontsize=11)
+        _bars(bottom, rows, "fineweb_epoch_usd", colors, lambda v: f"${v:,.0f}", "no price: pass --price")
+        bottom.set_title("$ per FineWeb-10B epoch (10e9 tokens, lower is better)", loc="left", fontsize=11)
+        for ax in (top, bottom):
+            ax.set_yticklabels(labels)
+            if ax.get_xscale() == "log":
+                ax.set_title(ax.get_title(loc="left") + " · log scale", loc="left", fontsize=11)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})  # no timestamp, no links
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: the page is HTML5
+
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.4em; } .meta, .notes { color: #555; } .warn { background: #fff4d6; border-left: 4px solid #e0a800;
+padding: .5em 1em; } table { border-collapse: collapse; margin: 1em 0; } th, td { border-bottom: 1px solid #ddd;
+padding: .3em .6em; text-align: left; white-space: nowrap; font-size: 13px; } .num { text-align: right; }
+tr.failed { color: #b00; } tr.start td { border-top: 2px solid #888; } .scroll { overflow-x: auto; }
+figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
+"""
+
+
+def to_html(comparison: Comparison) -> str:
+    """One page that needs no network: the warnings, the charts (inline SVG), the table and its notes."""
+    esc = html.escape
+    klass = [' class="num"' if right else "" for right in numeric(comparison)]
+    head = "".join(f"<th{k}>{esc(h)}</th>" for h, k in zip(headers(comparison), klass, strict=True))
+    body = "\n".join(
+        f"<tr class='{'' if row['status'] == 'ok' else 'failed'}{' start' if new_group else ''}'>"
+        + "".join(f"<td{k}>{esc(t)}</td>" for t, k in zip(texts, klass, strict=True))
+        + "</tr>"
+        for row, texts, new_group in table_rows(comparison)
+    )
+    parts = [
+        f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>gptbench compare</title><style>{STYLE}</style>",
+        "</head><body>\n<h1>gptbench compare</h1>",
+        f"<p class=meta>{len(comparison.frame)} runs from {comparison.files} reports · gptbench {esc(gptbench.__version__)}</p>",
+        *(f"<p class=warn><b>Not like for like:</b> {esc(line)}</p>" for line in warning_lines(comparison)),
+        f"<figure>{chart_svg(comparison)}</figure>",
+        f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table></div>",
+        "<ul class=notes>" + "".join(f"<li>{esc(note)}</li>" for note in footnotes(comparison)) + "</ul>",
+        "</body></html>\n",
+    ]
+    return "\n".join(parts)
+
+
+def check_targets(targets: Mapping[str, Path | None], force: bool) -> dict[str, Path]:
+    """The export paths that were asked for, checked before anything is computed or written."""
+    chosen = {option: path for option, path in targets.items() if path is not None}
+    if "--html" in chosen:
+        _matplotlib()
+    seen: dict[Path, str] = {}
+    for option, path in chosen.items():
+        if path.resolve() in seen:
+            raise GptbenchError(f"{option} {path}: the same file as {seen[path.resolve()]}; give each export its own file")
+        seen[path.resolve()] = option
+        if path.is_dir():
+            raise GptbenchError(f"{option} {path}: is a folder; give a file name")
+        if path.exists() and not force:
+            raise GptbenchError(f"{option} {path}: the file already exists; pass --force to replace it")
+    return chosen
+
+
+def write_new(path: Path, text: str, force: bool) -> None:
+    """Write `text` to `path` atomically (temp file, then rename); an existing file is replaced only with `force`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = write_temp_text(path.parent, text)
+    except OSError as e:
+        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
+    try:
+        if force:
+            os.replace(tmp, path)
+        else:
+            link_new(tmp, path)
+    except FileExistsError as e:
+        raise GptbenchError(f"{path}: the file already exists; pass --force to replace it") from e
+    except OSError as e:
+        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""The projection model: FLOP and parameter counts with known answers, the roofline, the memory-fit estimate, and
+that it reproduces the measurements it was calibrated on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gptbench.cloud.calibration import fit, projected_per_gpu, published_points, report_points
+from gptbench.cloud.projection import (
+    CALIBRATED_ON,
+    CONTEXT_GB,
+    EFFICIENCIES,
+    Efficiencies,
+    Op,
+    Workload,
+    memory_estimate_gb,
+    op_time_s,
+    project,
+    step_ops,
+)
+from gptbench.cloud.specs import find_gpu
+from gptbench.cloud.throughput import PROJECTION_TOLERANCE, workload_for
+from gptbench.errors import GptbenchError
+
+REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports"
+GPT2 = Workload(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, seq_len=1024, micro_batch=16)
+
+
+def test_parameter_count_of_gpt2_124m() -> None:
+    assert GPT2.n_params == 124_439_808  # GPT-2 small, LM head tied to the token embedding
+    assert replace(GPT2, tied_head=False).n_params == 124_439_808 + 50257 * 768
+
+
+def test_matmul_flops_are_six_per_weight_per_token() -> None:
+    """Forward 2 FLOPs per weight per token, backward 4: the 6N of the PaLM convention, exactly, for the matmuls."""
+    tokens = GPT2.micro_batch * GPT2.seq_len
+    matmul = sum(op.flops for op in step_ops(GPT2) if "matmul" in op.name)
+    assert matmul == 6 * GPT2.matmul_params * tokens
+    attention = sum(op.flops for op in step_ops(GPT2) if op.name == "flash attention")
+    assert attention == pytest.approx(3.5 * 2 * GPT2.n_layer * GPT2.seq_len * GPT2.n_embd * tokens)  # causal half, 2.5x back
+
+
+def test_roofline_takes_the_slower_of_compute_and_memory() -> None:
+    eff = Efficiencies(matmul=0.5, memory=0.5, unaligned=0.5)
+    compute = Op("mm", "forward", flops=1e12, bytes=1e6)
+    memory = Op("copy", "forward", flops=0.0, bytes=1e9)
+    assert op_time_s(compute, peak_tflops=100, bandwidth_gbs=1000, eff=eff) == pytest.approx(1e12 / 50e12)
+    assert op_time_s(memory, peak_tflops=100, bandwidth_gbs=1000, eff=eff) == pytest.approx(1e9 / 500e9)
+    unaligned = replace(compute, unaligned=True)
+    assert op_time_s(unaligned, 100, 1000, eff) == pytest.approx(2 * op_time_s(compute, 100, 1000, eff))
+
+
+def test_efficiencies_outside_zero_one_are_refused() -> None:
+    for bad in (0.0, 1.2, -0.1):
+        with pytest.raises(GptbenchError, match="must be in"):
+            Efficiencies(matmul=bad, memory=0.5, unaligned=1.0)
+
+
+def test_published_points_carry_sources_and_dates() -> None:
+    points = published_points()
+    assert [p.name for p in points] == list(CALIBRATED_ON)
+    for p in points:
+        assert "http" in p.source and len(p.observed) == 10, p.name
+        find_gpu(p.gpu)
+
+
+def test_projection_reproduces_the_points_it_was_calibrated_on() -> None:
+    """Every calibration point within the stated tolerance, and refitting gives the stored efficiencies."""
+    points = published_points()
+    for point in points:
+        ratio = projected_per_gpu(point, EFFICIENCIES) / point.tokens_per_sec_per_gpu
+        assert 1 - PROJECTION_TOLERANCE <= ratio <= 1 + PROJECTION_TOLERANCE, (point.name, ratio)
+    assert fit(points) == EFFICIENCIES, "re-run benchmarks/projection_vs_measured.py --fit and update EFFICIENCIES"
+
+
+def test_committed_gpu_reports_are_within_tolerance() -> None:
+    """Reports measured on real GPUs and committed to reports/ are held to the same bound (CPU reports have no projection)."""
+    points, _ = report_points(REPO_REPORTS)
+    for point in points:
+        ratio = projected_per_gpu(point, EFFICIENCIES) / point.tokens_per_sec_per_gpu
+        assert 1 - PROJECTION_TOLERANCE <= ratio <= 1 + PROJECTION_TOLERANCE, (point.name, ratio)
+
+
+def test_memory_estimate_against_published_reserved_memory() -> None:
+    """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context allowance,
+    which reserved memory does not include) lands within 15% at micro-batch 8 and 32."""
+    for point in published_points():
+        if point.reserved_gb is None:
+            continue
+        estimate = memory_estimate_gb(point.workload) - CONTEXT_GB
+        assert estimate == pytest.approx(point.reserved_gb, rel=0.15), point.name
+
+
+def test_memory_fit_flags_a_batch_that_does_not_fit() -> None:
+    w = workload_for("124m", None, 16, "bf16", True, "sdpa")
+    assert not project(w, find_gpu("rtx4080")).fits  # 16 GB card
+    assert project(replace(w, micro_batch=8), find_gpu("rtx4080")).fits
+    assert memory_estimate_gb(replace(w, micro_batch=32)) > memory_estimate_gb(w)
+    assert memory_estimate_gb(replace(w, attention="naive")) > memory_estimate_gb(w)  # the T x T matrix is kept
+
+
+def test_projection_orders_gpus_as_their_datasheets_do() -> None:
+    w = workload_for("124m", None, 16, "bf16", True, "sdpa")
+    rate = {name: project(w, find_gpu(name)).tokens_per_sec for name in ("b200", "h100-sxm", "a100-sxm4-80gb", "l4")}
+    assert rate["b200"] > rate["h100-sxm"] > rate["a100-sxm4-80gb"] > rate["l4"]
+    assert project(replace(w, compile=False), find_gpu("a100")).tokens_per_sec < project(w, find_gpu("a100")).tokens_per_sec
+
+
+def test_a_gpu_without_a_peak_for_the_precision_cannot_be_projected() -> None:
+    with pytest.raises(GptbenchError, match="no dense bf16 peak"):
+        project(GPT2, find_gpu("t4"))

@@ -1,0 +1,168 @@
+"""Issue 5 on the CPU with the tiny preset: sweeps keep finished runs, the ladder changes one switch per rung,
+the batch search respects a memory limit, and the measured peak feeds MFU."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gptbench.bench.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, plan_ladder
+from gptbench.bench.autobatch import auto_batch, parse_size_gb, probe
+from gptbench.bench.config import RunOptions, resolve_config
+from gptbench.bench.peak import attach_measured_peak, measure_matmul, newest_peak_for
+from gptbench.bench.runner import new_report
+from gptbench.bench.sweep import parse_list, plan_sweep, run_series, sweep_items
+from gptbench.cli import app
+from gptbench.errors import GptbenchError
+from gptbench.reports.schema import MeasuredPeak
+from gptbench.reports.store import load_report, write_report
+
+TINY = RunOptions(device="cpu", model="tiny", seq_len=16, steps=1, warmup_steps=1)
+HUGE_BATCH = 16_777_216  # its synthetic tokens alone need 9 GB per copy: allocation fails at once, a real CPU OOM
+runner = CliRunner()
+
+
+def test_sweep_keeps_finished_runs_when_a_later_one_fails(tmp_path: Path) -> None:
+    plan = plan_sweep(TINY, {"micro_batch": [1, HUGE_BATCH], "seq_len": None})
+    report = new_report(torch.device("cpu"), "sweep")
+    file = run_series(sweep_items(plan), report, str(tmp_path))
+    runs = load_report(file.path).runs
+    assert [r.name for r in runs] == ["batch=1", f"batch={HUGE_BATCH}"]
+    assert runs[0].result.status == "ok" and runs[0].result.tokens_per_sec > 0
+    assert runs[1].result.status == "oom" and "allocate" in runs[1].result.error
+
+
+def test_interrupted_sweep_keeps_what_finished(tmp_path: Path) -> None:
+    plan = plan_sweep(TINY, {"micro_batch": [1, 2, 3]})
+    report = new_report(torch.device("cpu"), "sweep")
+
+    def stop_after_first(run: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_series(sweep_items(plan), report, str(tmp_path), on_run=stop_after_first)
+    (path,) = tmp_path.iterdir()
+    assert len(load_report(path).runs) == 1
+
+
+def test_sweep_cli_marks_the_fastest_and_refuses_bad_lists(tmp_path: Path) -> None:
+    args = ["sweep", "--device", "cpu", "--model", "tiny", "--seq", "8,16", "--steps", "1", "--warmup", "0"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "fastest" in result.stdout and "seq=8" in result.stdout and "seq=16" in result.stdout
+    bad = runner.invoke(app, ["sweep", "--device", "cpu", "--model", "tiny", "--batch", "4,x", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "'x' is not a positive whole number" in bad.stderr
+    too_long = runner.invoke(app, ["sweep", "--device", "cpu", "--model", "tiny", "--seq", "64,4096", "--out", str(tmp_path)])
+    assert too_long.exit_code == 2 and "sweep point seq=4096" in too_long.stderr
+
+
+def test_parse_list() -> None:
+    assert parse_list("compile", "on,off,on", bool) == [True, False]
+    assert parse_list("batch", "4, 8,16", int) == [4, 8, 16]
+    with pytest.raises(GptbenchError, match="use on or off"):
+        parse_list("compile", "maybe", bool)
+
+
+def _differences(a: object, b: object) -> set[str]:
+    diff = {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
+    if "model" in diff:
+        diff = (diff - {"model"}) | {f"model.{k}" for k in _differences(a.model, b.model)}
+    return diff
+
+
+RUNG_FIELD = {
+    "TF32": "tf32",
+    "fused AdamW": "adamw",
+    "bf16": "dtype",
+    "SDPA": "attention",
+    "torch.compile": "compile",
+    "vocabulary": "model.vocab_size",
+    LARGEST_BATCH: "micro_batch",
+}
+
+
+def test_each_rung_changes_exactly_the_switch_it_names() -> None:
+    config = resolve_config(RunOptions(device="cpu", model="tiny"))
+    items = ladder_items(config, largest_batch=8)
+    assert len(items) == len(RUNGS) + 1
+    first = items[0].config
+    assert (first.dtype, first.attention, first.adamw, first.compile, first.model.vocab_size) == (
+        "fp32", "naive", "for-loop", False, 50257
+    )  # fmt: skip
+    for previous, item in zip(items, items[1:], strict=False):
+        (expected,) = [field for key, field in RUNG_FIELD.items() if key in item.name]
+        changed = _differences(previous.config, item.config)
+        if item.skipped:
+            assert changed == set() and item.skipped
+        else:
+            assert changed == {expected}, item.name
+
+
+def test_tf32_rung_is_skipped_on_a_cpu_with_the_reason() -> None:
+    ladder = plan_ladder(baseline(resolve_config(RunOptions(device="cpu", model="tiny"))))
+    tf32 = next(p for p in ladder if "TF32" in p.name)
+    assert tf32.skipped and "NVIDIA tensor cores" in tf32.skipped
+
+
+def test_ablate_cli_writes_every_rung(tmp_path: Path) -> None:
+    args = ["ablate", "--device", "cpu", "--model", "tiny", "--seq", "8", "--steps", "1", "--warmup", "0", "--no-batch-search"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    runs = load_report(next(tmp_path.iterdir())).runs
+    assert len(runs) == len(RUNGS) + 1
+    statuses = {r.name: r.result.status for r in runs}
+    assert statuses["+ TF32 matmuls"] == "skipped" and statuses[LARGEST_BATCH] == "skipped"
+    assert all(s == "ok" for name, s in statuses.items() if "TF32" not in name and name != LARGEST_BATCH)
+    assert "1.00x" in result.stdout  # the baseline against itself, in the speedup columns
+
+
+def test_batch_search_respects_the_memory_limit() -> None:
+    config = resolve_config(TINY)
+    base = probe(config, 1, bound_gb=1e9).peak_gb  # the process itself: torch, model, one tiny batch
+    limit = base + 0.12
+    found = auto_batch(config, memory_limit_gb=limit, headroom=0.0, max_batch=64)
+    assert all((p.peak_gb <= limit) == p.fits for p in found.probes)
+    assert found.largest >= 2
+    missed = [p.micro_batch for p in found.probes if not p.fits]
+    assert found.largest + 1 in missed or found.largest == 64
+    best = found.runs[0]
+    assert best.result.status == "ok" and best.config.micro_batch <= found.largest
+    assert best.result.memory.host_peak_rss_gb <= limit
+
+
+def test_memory_sizes() -> None:
+    assert parse_size_gb("2GB") == 2 and parse_size_gb("512MB") == 0.512 and parse_size_gb("1GiB") == 2**30 / 1e9
+    with pytest.raises(GptbenchError, match="expected a size"):
+        parse_size_gb("lots")
+
+
+def test_measured_peak_gives_percent_of_achievable(tmp_path: Path) -> None:
+    m = measure_matmul(torch.device("cpu"), "fp32", (128, 128, 128), budget_s=0.05)
+    assert m.tflops > 0 and m.repeats >= 3
+    run = resolve_and_run()
+    peak = MeasuredPeak(device="cpu", matmul=[m], best_tflops={"fp32": 2.0, "bf16": 4.0})
+    attach_measured_peak(run, peak)
+    precision_peak = 4.0 if run.config.dtype == "bf16" else 2.0
+    assert run.result.mfu_measured == pytest.approx(run.result.achieved_tflops / precision_peak)
+    report = new_report(torch.device("cpu"), "peak")
+    report.peak = peak
+    write_report(report, tmp_path)
+    assert newest_peak_for(tmp_path, new_report(torch.device("cpu"))) == peak
+
+
+def resolve_and_run():  # noqa: ANN201
+    from gptbench.bench.runner import run_benchmark
+
+    return run_benchmark(resolve_config(TINY))
+
+
+def test_peak_cli_on_cpu(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["peak", "--device", "cpu", "--budget-s", "0.05", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    peak = load_report(next(tmp_path.iterdir())).peak
+    assert peak is not None and peak.best_tflops["fp32"] > 0 and peak.bandwidth_gbs > 0
+    assert {m.dtype for m in peak.matmul} >= {"fp32", "bf16"}
