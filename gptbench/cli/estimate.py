@@ -147,11 +147,8 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
     )
     for name, justify in (
         ("#", "right"),
-        ("provider", "left"),
-        ("instance", "left"),
-        ("GPUs", "right"),
+        ("offer", "left"),
         ("$/hour", "right"),
-        ("observed", "left"),
         ("tok/s", "right"),
         ("basis", "left"),
         ("time", "right"),
@@ -161,12 +158,16 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, row in enumerate(rows, start=1):
         o, e = row.offer, row.estimate
-        head = [str(i), escape(o.provider), escape(o.instance), str(o.gpus), f"${o.price_per_hour_usd:,.2f}", escape(o.observed)]
+        # Provider and GPUs keep the table readable in 80 columns; instance names and dates are in --json.
+        head = [str(i), escape(f"{o.provider} {o.gpus}× {o.gpu}"), f"${o.price_per_hour_usd:,.2f}"]
         if e is None:
             table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
             continue
         fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
         table.add_row(*head, f"{e.tokens_per_sec:,.0f}", e.throughput.basis, f"{e.hours:,.1f} h", _money(e.cost_usd), fits)
+    if rows:
+        dates = sorted(r.offer.observed for r in rows)
+        notes = [*notes, f"prices observed {dates[0]} to {dates[-1]} (instance names, dates and sources: --json)"]
     out.print(table)
     _print_assumptions(notes)
 
