@@ -79,7 +79,6 @@ def plain_loop(model: nn.Module, opt: torch.optim.Optimizer, batches: list, step
         t0 = time.perf_counter()
         x, y = batches[i % len(batches)]
         loss = model(x, y)
-        loss = loss[1] if isinstance(loss, tuple) else loss  # gptbench's GPT returns (logits, loss)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -82,7 +82,7 @@ def test_tiny_run_accounts_tokens_and_loss() -> None:
     r = run.result
     assert r.status == "ok" and len(r.step_times_s) == 3
     assert run.config.tokens_per_step == 2 * 2 * 128
-    assert r.tokens_per_sec == pytest.approx(512 / sorted(r.step_times_s)[1])
+    assert r.tokens_per_sec == pytest.approx(512 / sorted(r.step_times_s)[1], rel=1e-3)  # step times are stored to 1 us
     assert r.tokens_per_sec_p10 <= r.tokens_per_sec <= r.tokens_per_sec_p90
     assert r.loss.all_finite and math.log(50257) - 1 < r.loss.first < math.log(50304) + 1
     assert r.mfu is None and "CPU" in r.mfu_note
@@ -96,8 +96,7 @@ def test_nan_loss_is_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> Non
     real = gpt.GPT.forward
 
     def poisoned(self, idx, targets=None):  # noqa: ANN001, ANN202
-        logits, loss = real(self, idx, targets)
-        return logits, loss * float("nan")
+        return real(self, idx, targets) * float("nan")
 
     monkeypatch.setattr(gpt.GPT, "forward", poisoned)
     run = run_benchmark(resolve_config(RunOptions(device="cpu", model="tiny", steps=2, warmup_steps=1)))

@@ -51,7 +51,7 @@ def test_two_processes_one_report_global_tokens_and_scaling(tmp_path: Path) -> N
     assert r.tokens_per_sec == pytest.approx(throughput(r.step_times_s, 256).tokens_per_sec, rel=1e-3)  # global
     assert r.tokens_per_sec_per_rank == pytest.approx(r.tokens_per_sec / 2)
     assert len(r.rank_memory) == 2 and all(m.host_peak_rss_gb and m.host_peak_rss_gb > 0 for m in r.rank_memory)
-    assert r.baseline_tokens_per_sec == alone.result.tokens_per_sec and "--scaling" in (r.baseline_source or "")
+    assert r.baseline_tokens_per_sec == alone.result.tokens_per_sec and r.baseline_source == 'run 1 of this report, "1 process"'
     assert r.scaling_efficiency == round(r.tokens_per_sec / (2 * alone.result.tokens_per_sec), 4)
 
 
@@ -154,3 +154,30 @@ def test_scaling_efficiency_from_a_baseline_report_reaches_estimate(tmp_path: Pa
     data = json.loads(result.stdout)
     assert data["scaling_basis"] == "measured" and data["scaling_efficiency"] == 0.8333
     assert data["tokens_per_sec"] == pytest.approx(1_000_000 / 8 / 0.8333 * 16 * 0.8333)
+
+
+def test_power_of_rank_0s_gpu_is_scaled_to_every_rank(tmp_path: Path) -> None:
+    """A multi-process run's telemetry samples rank 0's GPU alone: 400 W there means 8 × 400 W for 8 ranks."""
+    data = Report(Machine(accelerator=A100), [_run(8, 1_000_000.0)], created="2026-11-02T00:00:00+00:00").to_dict()
+    data["runs"][0]["result"]["telemetry"] = {"gpus": 1, "power_avg_w": 400.0}
+    path = tmp_path / "ddp.json"
+    path.write_text(json.dumps(data))
+    result = runner.invoke(app, ["estimate", "--report", str(path), "--kwh-price", "0.3", "--json"])
+    assert result.exit_code == 0, result.output
+    electricity = json.loads(result.stdout)["electricity"]
+    assert electricity["power_basis"] == "measured" and electricity["power_w"] == 3200.0
+
+
+@pytest.mark.gpu
+def test_ddp_on_cuda_with_nccl_and_compile(tmp_path: Path) -> None:
+    """On a GPU machine: up to two ranks over NCCL, the model compiled inside DDP, one report."""
+    n = min(2, torch.cuda.device_count())
+    args = ["--device", "cuda", "--model", "tiny", "--steps", "3", "--warmup", "2", "--compile", "--nproc", str(n)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gptbench", "run", *args, "--out", str(tmp_path)], env=_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = tmp_path.iterdir()
+    run = load_report(path).runs[0]
+    assert run.config.world_size == n and run.config.device == "cuda:0" and run.result.status == "ok"
+    assert len(run.result.rank_memory) == n and all((m.peak_allocated_gb or 0) > 0 for m in run.result.rank_memory)

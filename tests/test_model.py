@@ -57,7 +57,7 @@ def test_naive_and_sdpa_attention_agree() -> None:
     b = GPT(config, attention="naive")
     b.load_state_dict(a.state_dict())
     idx = torch.randint(0, config.vocab_size, (2, 50))
-    assert torch.allclose(a(idx)[0], b(idx)[0], atol=1e-5)
+    assert torch.allclose(a(idx), b(idx), atol=1e-5)
 
 
 def test_tokenizer_known_answers() -> None:
@@ -103,5 +103,5 @@ def test_logits_match_hugging_face_gpt2(attention: str) -> None:
     idx = torch.tensor([gpt2_encoding().encode("Every effort moves you, and every step counts, said the painter.")])
     with torch.no_grad():
         expected = hf(idx).logits
-        got, _ = ours(idx)
+        got = ours(idx)
     assert (got - expected).abs().max().item() < 1e-4

@@ -131,7 +131,8 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
             )
         result = account(config, timing)
         result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
-        result.telemetry = sampler.summary(config.tokens_per_step * len(timing.step_times_s))
+        # The sampler reads this rank's GPU only, so J/token counts this rank's share of the tokens.
+        result.telemetry = sampler.summary(config.tokens_per_step // config.world_size * len(timing.step_times_s))
     except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
         if is_distributed():
             raise  # one rank cannot go on alone: it exits, and torchrun stops the others

@@ -78,7 +78,7 @@ class Trainer:
             self.data_wait_s += time.perf_counter() - t0
             with self._grad_sync(last=i == accum - 1):
                 with self._autocast():
-                    _, loss = self.model(x, y)
+                    loss = self.model(x, y)
                 loss = loss / accum
                 total = loss.detach() if total is None else total + loss.detach()
                 self.scaler.scale(loss).backward()

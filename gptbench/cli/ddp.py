@@ -78,7 +78,7 @@ def _as_rank(
     if scaling and baseline is None:
         raise GptbenchError(
             "--scaling under torchrun: measure one process first (gptbench run, same options) and pass that report "
-            "as --baseline-report FILE"
+            "as --baseline-report FILE (--scaling then copies its run into this report)"
         )
     base = _baseline(config, baseline, scaling) if baseline is not None and env.rank == 0 else None
     with process_group(config, env, timeout_s) as ranked:
@@ -99,14 +99,15 @@ def _as_rank(
     return [run, base.run]  # the denominator's own measurement, in the same report
 
 
-def _baseline(config: Any, path: Path, measured_here: bool) -> Any:
+def _baseline(config: Any, path: Path, copied: bool) -> Any:
+    """The baseline run in `path` for `config`; `copied`: it goes into this report too (--scaling)."""
     from gptbench.bench.distributed import find_baseline
     from gptbench.bench.machine import fingerprint
     from gptbench.bench.runner import run_config
     from gptbench.model.config import count_params
 
     wanted = run_config(config, count_params(config.model))
-    source = "measured first by this invocation, --scaling" if measured_here else None
+    source = 'run 1 of this report, "1 process"' if copied else None
     return find_baseline(path, wanted, fingerprint(config.torch_device).accelerator, source)
 
 

@@ -194,5 +194,6 @@ def assumptions(e: Estimate) -> list[str]:
         if el.power_basis == "measured" and e.gpus != t.gpus:
             line += f", the power measured on {t.gpus} scaled to {e.gpus}"
         gpus_only = "; GPUs only, not the rest of the machine (pass --power-w for that)"
-        lines.append(line + (gpus_only if el.power_basis == "assumed" else ""))
+        # NVML's measured power is the GPUs' draw too: both leave out CPUs, fans and the power supply's losses.
+        lines.append(line + (gpus_only if el.power_basis in ("assumed", "measured") else ""))
     return lines

@@ -74,6 +74,9 @@ def from_run(path: Path, report: Report, raw: dict[str, Any], index: int, specs_
     extra = _raw_result(raw, index)
     telemetry = extra.get("telemetry")  # added by a later schema revision: read defensively
     power = _positive(telemetry.get("power_avg_w")) if isinstance(telemetry, dict) else None
+    sampled = _positive(telemetry.get("gpus")) if isinstance(telemetry, dict) else None
+    if power is not None and sampled is not None and sampled < run.config.world_size:
+        power *= run.config.world_size / sampled  # a multi-process run samples rank 0's GPU alone: scale to all ranks
     return Throughput(
         tokens_per_sec=run.result.tokens_per_sec or 0.0,
         basis="measured",

@@ -68,7 +68,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """GPT-2 language model; `forward(idx, targets)` returns logits and the mean cross-entropy."""
+    """GPT-2 language model: `forward(idx)` returns the logits, `forward(idx, targets)` the mean cross-entropy."""
 
     def __init__(self, config: GPTConfig, attention: str = "sdpa") -> None:
         super().__init__()
@@ -95,7 +95,7 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         T = idx.size(1)
         pos = torch.arange(T, device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
@@ -103,9 +103,10 @@ class GPT(nn.Module):
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))
-        return logits, loss
+            return logits
+        # Only the loss leaves: a caller holding the logits (B x T x vocab, the largest activation) through the
+        # backward pass would raise peak memory by their size, and a compiled graph would have to write them out.
+        return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))
 
     def num_params(self) -> int:
         """Parameters, the tied embedding counted once."""
