@@ -101,6 +101,8 @@ def alternate(contenders: dict, rounds: int, steps: int, tokens: int) -> dict[st
     """Run each contender for `steps`, round-robin `rounds` times; median tokens/s over all its steps."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
+    for fn in contenders.values():  # one untimed turn each: the allocator settles at its steady-state footprint
+        fn(steps)
     for r in range(rounds):
         # Rotate who goes first: on this CPU the first turn of a round runs measurably slower, whoever takes it.
         for name in names[r % len(names) :] + names[: r % len(names)]:

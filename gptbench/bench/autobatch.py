@@ -102,7 +102,8 @@ def probe(config: BenchConfig, micro_batch: int, bound_gb: float) -> Probe:
 def find_largest(
     config: BenchConfig, bound_gb: float, max_batch: int, on_probe: Callable[[Probe], None] | None = None
 ) -> tuple[int, list[Probe]]:
-    """Double from 1 until a probe fails or `max_batch` is reached, then bisect between the last fit and the first miss."""
+    """Double from 1 until a probe fails or `max_batch` is reached, then bisect between the last fit and the first miss
+    (to the exact size below 16, to a multiple of 8 above)."""
     probes: list[Probe] = []
 
     def check(b: int) -> bool:
@@ -123,8 +124,13 @@ def find_largest(
         )
     if bad is None:
         bad = min(b, max_batch + 1)
-    while bad - good > 1:
-        mid = (good + bad) // 2
+    # From 16 up, bisect over multiples of 8: tensor cores and tiled kernels like them, and each probe costs a
+    # process start; below that every size is tried.
+    unit = 8 if good >= 16 else 1
+    while bad - good > unit:
+        mid = (good + bad) // 2 // unit * unit
+        if mid <= good:
+            break
         if check(mid):
             good = mid
         else:

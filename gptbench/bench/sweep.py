@@ -3,6 +3,7 @@ report as it finishes, so Ctrl-C or a crash keeps every finished run."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -70,6 +71,7 @@ class SeriesItem:
     name: str
     config: BenchConfig
     skipped: str | None = None  # why this point is not run here (recorded as status "skipped")
+    measured: Run | None = None  # the same configuration, already measured in this invocation (suite)
 
 
 def run_series(
@@ -89,6 +91,8 @@ def run_series(
             on_start(i, item.name)
         if item.skipped:
             run = Run(run_config(item.config, count_params(item.config.model)), RunResult(status="skipped", error=item.skipped))
+        elif item.measured is not None:
+            run = dataclasses.replace(item.measured)
         else:
             run = run_in_subprocess(item.config)
         run.name = item.name

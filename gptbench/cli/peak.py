@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,8 +106,11 @@ def suite(
     report = new_report(config.torch_device, "suite-auto-batch", runs)
     paths.append(finish_report(report, out_dir))
     print_run_summary(out, report, runs[0], paths[-1])
-    largest = max(r.config.micro_batch for r in runs if r.result.status == "ok") if runs else None
-    ladder = run_ladder(config, new_report(config.torch_device, "suite-ablate"), out_dir, largest)
+    ok = [r for r in runs if r.result.status == "ok"]
+    largest = max(r.config.micro_batch for r in ok) if ok else None
+    # On a GPU the default configuration is the ladder's top rung: its runs are not measured twice.
+    measured = {config: default_run, **{dataclasses.replace(config, micro_batch=r.config.micro_batch): r for r in ok}}
+    ladder = run_ladder(config, new_report(config.torch_device, "suite-ablate"), out_dir, largest, measured)
     paths.append(ladder.path)
     out.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
     for path in paths:

@@ -144,9 +144,12 @@ def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: flo
     return largest
 
 
-def run_ladder(config: Any, report: Any, out_dir: Path, largest: int | None) -> Any:
-    """Run every rung of the ladder into `report`, then print the ladder table."""
+def run_ladder(config: Any, report: Any, out_dir: Path, largest: int | None, measured: dict | None = None) -> Any:
+    """Run every rung of the ladder into `report`, then print the ladder table. A rung whose configuration is in
+    `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it."""
+    import dataclasses
+
     from gptbench.bench.ablate import ladder_items
 
-    items = ladder_items(config, largest)
+    items = [dataclasses.replace(i, measured=(measured or {}).get(i.config)) for i in ladder_items(config, largest)]
     return run_series_with_status(items, report, out_dir, f"optimization ladder · {config.device}", ladder=True)
