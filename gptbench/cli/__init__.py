@@ -3,14 +3,13 @@
 One module per command, all registered on the one typer app in `common`.
 """
 
-from gptbench.cli import (
-    compare,  # noqa: F401
-    estimate,  # noqa: F401
-    peak,  # noqa: F401
-    prepare,  # noqa: F401
-    run,  # noqa: F401  (registers the command)
-    series,  # noqa: F401
-)
+# isort: off
+# Importing a module registers its commands; this order is the order of `gptbench --help`.
+from gptbench.cli import run, series, peak  # noqa: F401
+from gptbench.cli import estimate, compare  # noqa: F401
+from gptbench.cli import prepare  # noqa: F401
+
+# isort: on
 from gptbench.cli.common import app
 
 

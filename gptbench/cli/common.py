@@ -18,6 +18,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# Help groups: measure this machine, decide what to run where, prepare data.
+MEASURE, DECIDE, DATA = "Measure this machine", "Decide: time, money, machines", "Data"
 out = Console()
 err = Console(stderr=True)
 

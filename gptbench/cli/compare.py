@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.common import DECIDE, app, err, friendly, out
 
 WIDE = 240  # columns when piped or captured: a table narrower than this keeps its natural width
 
 
-@app.command()
+@app.command(rich_help_panel=DECIDE)
 @friendly
 def compare(
     inputs: Annotated[list[str], typer.Argument(help="Report files, folders of reports, or glob patterns.", show_default=False)],

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gptbench.cli.common import app, friendly, out
+from gptbench.cli.common import DECIDE, app, friendly, out
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.throughput import OfferEstimate, catalog_view, for_gpu, from_report, newest_report, workload_for
@@ -19,7 +19,7 @@ from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig, count_params
 
 
-@app.command(name="estimate")
+@app.command(name="estimate", rich_help_panel=DECIDE)
 @friendly
 def estimate_command(
     tokens: Annotated[str, typer.Option(help="10e9, 2.5B, 300M, fineweb-10b, or chinchilla (20 × the --model's parameters).")] = (

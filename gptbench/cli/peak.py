@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from gptbench.cli import options as opt
-from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, out
 
 
 def _datasheet(device: Any) -> dict[str, float]:
@@ -58,7 +58,7 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
 BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 @friendly
 def peak(
     device: opt.Device = "auto",
@@ -66,12 +66,11 @@ def peak(
     label: opt.Label = "peak",
     out_dir: opt.OutDir = Path("reports"),
 ) -> None:
-    """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out
-    folder report MFU against it too ("% of achievable")."""
+    """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out folder report MFU against it too ("% of achievable")."""  # noqa: E501
     measure_and_write_peak(device, budget_s, label, out_dir)
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 @friendly
 def suite(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the suite's reports.")] = Path("reports"),
@@ -85,8 +84,7 @@ def suite(
     max_batch: opt.MaxBatch = 256,
     budget_s: BudgetS = 1.0,
 ) -> None:
-    """The standard set, for a machine to send back: peak, a run at the default configuration, the largest
-    batch that fits (fastest candidate), and the optimization ladder. Prints where the reports are."""
+    """The standard set for a machine to send back: peak, the default run, the fastest batch that fits, the ladder."""
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
     from gptbench.bench.worker import run_in_subprocess

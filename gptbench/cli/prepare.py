@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.common import DATA, app, err, friendly, out
 
 if TYPE_CHECKING:
     from gptbench.data.prepare import PrepareProgress, PrepareResult
@@ -57,7 +57,7 @@ def print_prepare_summary(result: PrepareResult, out_dir: Path) -> None:
     out.print(f"train on it: gptbench run --data {out_dir}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(rich_help_panel=DATA)
 @friendly
 def prepare(
     inputs: Annotated[list[str], typer.Argument(help="Parquet, jsonl or text files, folders, or quoted globs.")],

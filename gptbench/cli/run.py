@@ -12,7 +12,7 @@ import typer
 
 from gptbench.cli import ddp
 from gptbench.cli import options as opt
-from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.errors import GptbenchError
 
 
@@ -64,7 +64,7 @@ def finish_report(report: Any, out_dir: Path) -> Path:
     return write_report(report, out_dir)
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 @friendly
 def run(
     ctx: typer.Context,

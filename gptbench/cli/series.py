@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from gptbench.cli import options as opt
-from gptbench.cli.common import app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.run import parse_batch
 from gptbench.reports.render import short
 
@@ -40,7 +40,7 @@ def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, 
     return file
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 @friendly
 def sweep(
     batch: Annotated[Optional[str], typer.Option(help="Micro-batches to try, e.g. 4,8,16.")] = None,
@@ -85,7 +85,7 @@ def sweep(
     run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs")
 
 
-@app.command()
+@app.command(rich_help_panel=MEASURE)
 @friendly
 def ablate(
     device: opt.Device = "auto",
