@@ -4,16 +4,15 @@ process under torch.compile) or a crash ends that run alone. The parent sends a 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 
-from gptbench.bench.config import BenchConfig, config_from_dict, config_to_dict
+from gptbench.bench.config import BenchConfig, config_to_dict
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Run, RunResult, build
 
-RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries its Run
+RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries its Run (child side: gptbench/cli/worker.py)
 
 
 def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Run:
@@ -22,7 +21,7 @@ def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Ru
     from gptbench.model.config import count_params
 
     payload = json.dumps(config_to_dict(config))
-    cmd = [sys.executable, "-m", "gptbench.bench.worker"]
+    cmd = [sys.executable, "-m", "gptbench.cli.worker"]
     try:
         proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
@@ -44,24 +43,3 @@ def _describe_exit(code: int, stderr: str) -> str:
         return f"the worker process died with {name}{hint}"
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     return f"the worker process exited with code {code}: {last[:300]}"
-
-
-def main() -> None:
-    """Child side: read a config on stdin, measure it, print the Run as one tagged JSON line."""
-    import dataclasses
-
-    from gptbench.bench.runner import run_benchmark
-
-    try:
-        config = config_from_dict(json.loads(sys.stdin.read()))
-    except GptbenchError as e:
-        print(str(e), file=sys.stderr)
-        sys.exit(2)
-    run = run_benchmark(config)
-    sys.stdout.write(RESULT_PREFIX + json.dumps(dataclasses.asdict(run)) + "\n")
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter teardown: nothing left to flush, and CUDA teardown can be slow
-
-
-if __name__ == "__main__":
-    main()
