@@ -19,7 +19,7 @@ def main() -> None:
     try:
         config = config_from_dict(json.loads(sys.stdin.read()))
     except GptbenchError as e:
-        print(str(e), file=sys.stderr)
+        sys.stderr.write(f"{e}\n")
         sys.exit(2)
     run = run_benchmark(config)
     sys.stdout.write(RESULT_PREFIX + json.dumps(dataclasses.asdict(run)) + "\n")
