@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gptbench.bench.config import BenchConfig
+from gptbench.bench.device import GB
 from gptbench.bench.worker import run_in_subprocess
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Run
 
-GB = 1e9
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:([kmgt])(i?)b?)?\s*$", re.IGNORECASE)
 
 

@@ -12,8 +12,9 @@ import torch
 
 from gptbench.bench.device import cpu_flags, synchronize
 from gptbench.bench.step import matmul_precision
+from gptbench.errors import GptbenchError
 from gptbench.reports.schema import MatmulPeak, MeasuredPeak, Report, Run
-from gptbench.reports.store import load_report
+from gptbench.reports.store import find_reports, load_report
 
 # Square shapes and one GPT-2 124M MLP shape (16 x 1024 tokens, 768 -> 3072); CPUs get smaller ones.
 GPU_SHAPES = [(4096, 4096, 4096), (8192, 8192, 8192), (16384, 3072, 768)]
@@ -139,10 +140,10 @@ def attach_measured_peak(run: Run, peak: MeasuredPeak | None) -> None:
 def newest_peak_for(folder: str | Path, report: Report) -> MeasuredPeak | None:
     """The newest `gptbench peak` result in `folder` from this same host and accelerator, if any."""
     found: list[tuple[str, MeasuredPeak]] = []
-    for path in Path(folder).glob("*.json"):
+    for path in find_reports(folder):
         try:
             other = load_report(path)
-        except Exception:  # noqa: BLE001 - a folder may hold anything; unreadable files are simply not peaks
+        except GptbenchError:  # a folder may hold anything; unreadable files are simply not peaks
             continue
         same = other.machine.hostname == report.machine.hostname and other.machine.accelerator == report.machine.accelerator
         if other.peak is not None and same:

@@ -100,7 +100,7 @@ def workload_from_config(config: RunConfig) -> Workload:
         tf32=config.tf32,
         compile=config.compile,
         attention=config.attention,
-        adamw=config.adamw or ("fused" if config.fused_adamw else "foreach"),
+        adamw=config.adamw_impl,
     )
 
 

@@ -178,7 +178,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("compile", lambda s: s.config.compile),
     Column("attention", lambda s: s.config.attention),
     Column("tf32", lambda s: s.config.tf32),
-    Column("adamw", lambda s: s.config.adamw or ("fused" if s.config.fused_adamw else "foreach")),
+    Column("adamw", lambda s: s.config.adamw_impl),
     Column("data", lambda s: s.config.data),
     Column("tokens_per_sec_p10", lambda s: s.result.tokens_per_sec_p10),
     Column("tokens_per_sec_p90", lambda s: s.result.tokens_per_sec_p90),

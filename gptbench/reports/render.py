@@ -42,7 +42,7 @@ def describe_config(run: Run) -> str:
         c.dtype + (" + tf32" if c.tf32 else ""),
         "compiled" if c.compile else "eager",
         c.attention,
-        f"{c.adamw or ('fused' if c.fused_adamw else 'foreach')} AdamW",
+        f"{c.adamw_impl} AdamW",
         f"data {c.data}",
     ]
     return " · ".join(parts)

@@ -76,6 +76,11 @@ class RunConfig:
     warmup_steps: int | None = None
     steps: int | None = None
 
+    @property
+    def adamw_impl(self) -> str:
+        """fused | foreach | for-loop; reports that predate `adamw` have only the `fused_adamw` flag."""
+        return self.adamw or ("fused" if self.fused_adamw else "foreach")
+
 
 @dataclass
 class Memory:
