@@ -8,7 +8,15 @@ from dataclasses import dataclass, replace
 import torch
 
 from gptbench.bench.config import BenchConfig
-from gptbench.bench.device import has_fast_bf16, supports_fused_adamw
+from gptbench.bench.device import has_fast_bf16
+from gptbench.bench.support import (
+    autocast_problem,
+    compile_probe,
+    compile_problem,
+    native_bf16,
+    native_tf32,
+    supports_fused_adamw,
+)
 from gptbench.bench.sweep import SeriesItem
 from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 
@@ -27,7 +35,7 @@ def _always(_: torch.device) -> None:
 def _tf32(device: torch.device) -> str | None:
     if device.type != "cuda":
         return f"TF32 is a mode of NVIDIA tensor cores; this run is on {device.type.upper()}"
-    if torch.cuda.get_device_capability(device) < (8, 0):
+    if not native_tf32(device):
         return "TF32 needs an Ampere (sm80) or newer GPU"
     return None
 
@@ -37,11 +45,18 @@ def _fused(device: torch.device) -> str | None:
 
 
 def _bf16(device: torch.device) -> str | None:
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return "this GPU has no bf16 support"
+    if device.type == "cuda" and not native_bf16(device):
+        return "this GPU has no bf16 tensor cores (sm80 or newer): torch would emulate bf16, slower than fp32"
     if device.type == "cpu" and not has_fast_bf16(device):
         return "this CPU has no fast bf16 (AVX512-BF16 or AMX); bf16 autocast would only add casts"
+    if device.type == "mps":
+        return autocast_problem(device, "bf16")
     return None
+
+
+def _compile(device: torch.device) -> str | None:
+    # MPS has an Inductor backend only in newer torch: try it. Elsewhere the checks need no compilation.
+    return compile_probe(device) if device.type == "mps" else compile_problem(device)
 
 
 RUNGS: tuple[Rung, ...] = (
@@ -50,7 +65,7 @@ RUNGS: tuple[Rung, ...] = (
     Rung("+ fused AdamW", lambda c: replace(c, adamw="fused"), _fused),
     Rung("+ bf16 autocast", lambda c: replace(c, dtype="bf16"), _bf16),
     Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _always),
-    Rung("+ torch.compile", lambda c: replace(c, compile=True), _always),
+    Rung("+ torch.compile", lambda c: replace(c, compile=True), _compile),
     Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _always),
 )
 LARGEST_BATCH = "+ largest micro-batch that fits"
@@ -99,6 +114,32 @@ def ladder_items(config: BenchConfig, largest_batch: int | None) -> list[SeriesI
     else:
         items.append(SeriesItem(f"{LARGEST_BATCH} ({largest_batch})", replace(final, micro_batch=largest_batch)))
     return items
+
+
+def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[BenchConfig, str | None]:
+    """`config` at the largest micro-batch (halving from its own) whose ladder baseline (fp32 weights and
+    activations, naive attention with its T x T scores, unpadded vocabulary) is estimated to fit in `bound_gb`,
+    with a sentence saying what was chosen and why; unchanged when it fits or no bound is known."""
+    from gptbench.cloud.projection import memory_estimate_gb, workload_of
+
+    if bound_gb is None:
+        return config, None
+
+    def need_gb(batch: int) -> float:
+        b = baseline(replace(config, micro_batch=batch))
+        step = {"seq_len": b.seq_len, "micro_batch": batch, "grad_accum": b.grad_accum, "dtype": "fp32", "tf32": False}
+        return memory_estimate_gb(workload_of(b.model, **step, compile=False, attention="naive", adamw="for-loop"))
+
+    batch = config.micro_batch
+    while batch > 1 and need_gb(batch) > bound_gb:
+        batch //= 2
+    if batch == config.micro_batch:
+        return config, None
+    return replace(config, micro_batch=batch), (
+        f"ladder micro-batch {batch}, not {config.micro_batch}: the fp32 + naive-attention baseline needs an estimated "
+        f"{need_gb(config.micro_batch):.1f} GB at {config.micro_batch} and {need_gb(batch):.1f} GB at {batch}, within the "
+        f"{bound_gb:.1f} GB bound; every rung runs at {batch} so that each step changes one thing"
+    )
 
 
 def final_config(config: BenchConfig) -> BenchConfig:

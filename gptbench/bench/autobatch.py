@@ -33,7 +33,7 @@ def parse_size_gb(text: str) -> float:
 class Probe:
     micro_batch: int
     fits: bool
-    peak_gb: float | None  # what the probe used: CUDA reserved, MPS allocated, or the process's RSS on a CPU
+    peak_gb: float | None  # what the probe used: CUDA reserved, the MPS driver's allocation, or the process's RSS on a CPU
     why: str  # "fits", "over the bound", or the failure
 
 
@@ -83,7 +83,9 @@ def _used_gb(run: Run) -> float | None:
     m = run.result.memory
     if run.config.device and run.config.device.startswith("cuda"):
         return m.peak_reserved_gb
-    return m.peak_allocated_gb if run.config.device == "mps" else m.host_peak_rss_gb
+    if run.config.device == "mps":  # the Metal driver's high-water mark (cache included): what the Mac must hold
+        return m.peak_reserved_gb if m.peak_reserved_gb is not None else m.peak_allocated_gb
+    return m.host_peak_rss_gb
 
 
 def probe(config: BenchConfig, micro_batch: int, bound_gb: float) -> Probe:

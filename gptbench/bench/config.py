@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gptbench.bench.device import has_fast_bf16, resolve_device, supports_fused_adamw
+from gptbench.bench.device import has_fast_bf16, resolve_device
+from gptbench.bench.support import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
@@ -117,8 +118,8 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     device = resolve_device(opts.device)
     defaults = DEVICE_DEFAULTS[device.type]
     dtype = opts.dtype or _default_dtype(device)
-    if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise GptbenchError(f"--dtype bf16: {torch.cuda.get_device_name(device)} has no bf16 support; use --dtype fp16")
+    if device.type == "mps" and (problem := autocast_problem(device, dtype)):
+        raise GptbenchError(f"--dtype {dtype}: {problem}; use --dtype fp32 (or auto)")
     return BenchConfig(
         model=model,
         device=str(device),
@@ -126,10 +127,10 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         micro_batch=_pick(opts.micro_batch, defaults["micro_batch"]),
         grad_accum=opts.grad_accum,
         dtype=dtype,
-        compile=_pick(opts.compile, defaults["compile"]),
+        compile=_pick(opts.compile, defaults["compile"] and compile_problem(device) is None),
         attention=opts.attention,
         adamw=_resolve_adamw(opts.adamw, device),
-        tf32=_pick(opts.tf32, device.type == "cuda"),
+        tf32=_pick(opts.tf32, native_tf32(device)),  # pre-Ampere GPUs have no TF32: their fp32 runs use the fp32 peak
         data=DataSpec.parse(opts.data),
         warmup_steps=_pick(opts.warmup_steps, defaults["warmup_steps"]),
         steps=_pick(opts.steps, defaults["steps"]),
@@ -154,6 +155,19 @@ def _resolve_adamw(choice: str | None, device: torch.device) -> str:
     if choice == "fused" and not supports_fused_adamw(device):
         raise GptbenchError(f"--adamw fused: torch {torch.__version__} has no fused AdamW for {device.type}; use --adamw foreach")
     return choice
+
+
+def config_notes(config: BenchConfig) -> list[str]:
+    """What a reader of the numbers should know about this configuration on its device (kept in the report)."""
+    device = config.torch_device
+    notes = []
+    if config.dtype == "bf16" and (note := bf16_note(device)):
+        notes.append(note)
+    if device.type == "cuda" and not config.compile and (problem := compile_problem(device)):
+        notes.append(f"torch.compile is off (it is on by default where it works): {problem}")
+    if config.tf32 and device.type == "cuda" and not native_tf32(device):
+        notes.append("--tf32 has no effect on this GPU (TF32 needs Ampere, sm80, or newer): fp32 matmuls run in plain fp32")
+    return notes
 
 
 def config_to_dict(config: BenchConfig) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from gptbench.bench.support import native_bf16, supports_fused_adamw  # noqa: F401 - supports_fused_adamw: re-exported
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Memory
 
@@ -79,21 +80,10 @@ def has_fast_bf16(device: torch.device) -> bool:
     """Whether bf16 matmuls run faster than fp32: tensor cores on CUDA (sm80+); AVX512-BF16 or AMX on x86 CPUs
     (measured here with `gptbench peak`: an AVX512-BF16 EPYC does 2048^3 bf16 matmuls ~8x faster than fp32)."""
     if device.type == "cuda":
-        return torch.cuda.get_device_capability(device) >= (8, 0)
+        return native_bf16(device)
     if device.type == "cpu":
         return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
     return False
-
-
-def supports_fused_adamw(device: torch.device) -> bool:
-    """Whether torch's fused AdamW kernel runs on this device (probed, not assumed)."""
-    try:
-        p = torch.nn.Parameter(torch.zeros(2, device=device))
-        p.grad = torch.zeros_like(p)
-        torch.optim.AdamW([p], fused=True).step()
-        return True
-    except (RuntimeError, TypeError, NotImplementedError):
-        return False
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -104,16 +94,21 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 class MemoryTracker:
-    """Peak memory over a run: torch's counters on CUDA, sampled MPS allocation, host RSS everywhere."""
+    """Peak memory over a run: torch's counters on CUDA, sampled MPS memory, host RSS everywhere."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self._mps_peak = 0
+        self._mps_driver_peak = 0
 
     def sample(self) -> None:
-        """Note the current MPS allocation (MPS has no peak counter of its own)."""
+        """Note the current MPS memory. MPS keeps no peak counter, and after `step()` returns the activations and
+        gradients are already freed, so the run samples mid-step too (after each forward, `Trainer.after_forward`);
+        the driver's figure keeps the allocator's cached blocks, so it also holds the step's high-water mark
+        (torch.mps.driver_allocated_memory: "total GPU memory allocated by Metal driver", cache included)."""
         if self.device.type == "mps":
             self._mps_peak = max(self._mps_peak, torch.mps.current_allocated_memory())
+            self._mps_driver_peak = max(self._mps_driver_peak, torch.mps.driver_allocated_memory())
 
     def read(self) -> Memory:
         memory = Memory(host_peak_rss_gb=round(_peak_rss_bytes() / GB, 3))
@@ -125,7 +120,7 @@ class MemoryTracker:
         elif self.device.type == "mps":
             self.sample()
             memory.peak_allocated_gb = round(self._mps_peak / GB, 3)
-            memory.peak_reserved_gb = round(torch.mps.driver_allocated_memory() / GB, 3)
+            memory.peak_reserved_gb = round(self._mps_driver_peak / GB, 3)
         return memory
 
 
@@ -144,20 +139,36 @@ def _peak_rss_bytes() -> int:
 
 
 def nvml_handle(device: torch.device):  # noqa: ANN201 - pynvml's handle type is opaque
-    """The NVML handle of a CUDA device (matched by PCI bus id, so CUDA_VISIBLE_DEVICES is respected), or None."""
+    """The NVML handle of a CUDA device, or None. Matched by UUID (`"GPU-" + str(props.uuid)`, the form
+    nvmlDeviceGetHandleByUUID takes), else by PCI bus id: never by index, because NVML numbers every GPU of the
+    machine and ignores CUDA_VISIBLE_DEVICES, so CUDA's device 0 can be NVML's device 3."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
         props = torch.cuda.get_device_properties(device)
-        bus = getattr(props, "pci_bus_id", None)
-        if bus is not None:
-            domain = getattr(props, "pci_domain_id", 0)
-            pci = f"{domain:08X}:{bus:02X}:{getattr(props, 'pci_device_id', 0):02X}.0"
-            return pynvml.nvmlDeviceGetHandleByPciBusId(pci)
-        return pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
     except Exception:  # no driver, no library, or an NVML too old: NVML figures are optional
         return None
+    for lookup, key in nvml_keys(props):
+        try:
+            return getattr(pynvml, lookup)(key)
+        except Exception:  # noqa: S112 - try the next way of naming the device
+            continue
+    return None
+
+
+def nvml_keys(props) -> list[tuple[str, str]]:  # noqa: ANN001 - torch's _CudaDeviceProperties
+    """The NVML lookups that find `props`'s device, most exact first: (pynvml function name, its argument)."""
+    keys = []
+    uuid = getattr(props, "uuid", None)
+    if uuid is not None:
+        text = str(uuid)
+        keys.append(("nvmlDeviceGetHandleByUUID", text if text.startswith(("GPU-", "MIG-")) else f"GPU-{text}"))
+    bus = getattr(props, "pci_bus_id", None)
+    if bus is not None:
+        domain = getattr(props, "pci_domain_id", 0)
+        keys.append(("nvmlDeviceGetHandleByPciBusId", f"{domain:08X}:{bus:02X}:{getattr(props, 'pci_device_id', 0):02X}.0"))
+    return keys
 
 
 def nvml_used_bytes(device: torch.device) -> int | None:

@@ -12,6 +12,7 @@ import torch
 
 from gptbench.bench.device import cpu_flags, synchronize
 from gptbench.bench.step import matmul_precision
+from gptbench.bench.support import native_bf16
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import MatmulPeak, MeasuredPeak, Report, Run
 from gptbench.reports.store import find_reports, load_report
@@ -25,15 +26,18 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "tf32": torch.float32, 
 
 
 def _timer(device: torch.device) -> Callable[[Callable[[], None], Callable[[], None]], float]:
-    """Seconds for one call of `fn`, after `before` ran untimed: CUDA events on a GPU, else wall clock + sync."""
+    """Seconds for one call of `fn`, after `before` ran untimed: CUDA events on a GPU, else wall clock + sync.
+    The events are recorded on `device`'s own stream: `Event.record()` without one records on the *current*
+    device's stream (torch.cuda.Event docs), which for `cuda:1` is GPU 0's, where nothing of ours runs."""
     if device.type == "cuda":
 
         def timed(fn: Callable[[], None], before: Callable[[], None]) -> float:
+            stream = torch.cuda.current_stream(device)
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             before()
-            start.record()
+            start.record(stream)
             fn()
-            end.record()
+            end.record(stream)
             end.synchronize()
             return start.elapsed_time(end) / 1000
 
@@ -94,7 +98,7 @@ def supported_precisions(device: torch.device) -> list[str]:
     """Precisions worth measuring here: TF32 and bf16 need CUDA sm80+; on a CPU, fp16 only with AMX-FP16
     (elsewhere torch emulates it about a hundred times slower than fp32, which would take minutes to time)."""
     if device.type == "cuda":
-        modern = torch.cuda.get_device_capability(device) >= (8, 0)
+        modern = native_bf16(device)  # bf16 and TF32 tensor cores arrive together, with Ampere (sm80)
         return [p for p in PRECISIONS if modern or p in ("fp16", "fp32")]
     if device.type == "mps":
         return ["bf16", "fp16", "fp32"]
@@ -105,6 +109,13 @@ def measure_peak(
     device: torch.device, budget_s: float = 1.0, on_result: Callable[[MatmulPeak], None] | None = None
 ) -> MeasuredPeak:
     """Matmul TFLOP/s for each precision and shape, then copy bandwidth; `budget_s` bounds each measurement."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):  # `device` current for the whole measurement: its stream, its allocations
+            return _measure_peak(device, budget_s, on_result)
+    return _measure_peak(device, budget_s, on_result)
+
+
+def _measure_peak(device: torch.device, budget_s: float, on_result: Callable[[MatmulPeak], None] | None) -> MeasuredPeak:
     shapes = GPU_SHAPES if device.type == "cuda" else CPU_SHAPES
     results = []
     for precision in supported_precisions(device):

@@ -8,21 +8,23 @@ import math
 import torch
 
 import gptbench
-from gptbench.bench.config import BenchConfig
+from gptbench.bench.config import BenchConfig, config_notes
+from gptbench.bench.contention import ContentionWatch
 from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
+from gptbench.bench.failure import describe_failure
 from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
 from gptbench.bench.step import Trainer, matmul_precision
+from gptbench.bench.support import mig_slice, native_tf32
 from gptbench.bench.telemetry import sampler_for
 from gptbench.cloud.specs import match_device
 from gptbench.data.sources import make_source
+from gptbench.errors import GptbenchError
 from gptbench.model.config import count_params
 from gptbench.reports.schema import Loss, Machine, ModelShape, Report, Run, RunConfig, RunResult
 from gptbench.reports.store import utc_now
-
-OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
 def run_config(config: BenchConfig, n_params: int) -> RunConfig:
@@ -54,13 +56,23 @@ def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]
     if device.type != "cuda":
         return None, None, f"no datasheet peak for {device.type.upper()} devices; MFU is reported for known GPUs"
     name = torch.cuda.get_device_name(device)
+    if (slice_ := mig_slice(name)) is not None:
+        return (
+            None,
+            None,
+            (
+                f"{name!r} is a MIG slice ({slice_}): the datasheet peak is the whole GPU's, and a slice has only a share "
+                "of its SMs, so MFU against it would be understated several times"
+            ),
+        )
     spec = match_device(name)
     if spec is None:
         return None, None, f"GPU {name!r} is not in the spec table (gptbench/cloud/gpus.csv); add a row to get MFU"
-    peak = spec.peak_tflops(config.dtype, config.tf32)
+    tf32 = config.tf32 and native_tf32(device)  # without TF32 tensor cores fp32 matmuls run at the fp32 peak
+    peak = spec.peak_tflops(config.dtype, tf32)
     if peak is None:
         return None, None, f"the spec table has no {config.dtype} peak for {spec.name}"
-    precision = "tf32" if config.dtype == "fp32" and config.tf32 else config.dtype
+    precision = "tf32" if config.dtype == "fp32" and tf32 else config.dtype
     return peak, f"{spec.name} dense {precision}: {spec.source} ({spec.source_date})", None
 
 
@@ -102,6 +114,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     Out-of-memory and runtime failures become a Run with status `oom` or `error`, not an exception
     (in a process group they are raised: the rank must end, so that the whole job does)."""
     device = config.torch_device
+    watch = ContentionWatch(device)  # first, while this process has put no work on the device yet
     reset_peak_memory(device)
     tracker = MemoryTracker(device)
     n_params, waits = None, []
@@ -111,6 +124,8 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
             source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed + rank())
             trainer = Trainer(config, source)
             n_params = trainer.n_params
+            if device.type == "mps":
+                trainer.after_forward = tracker.sample  # MPS has no peak counter: sample where the activations live
 
             def step() -> torch.Tensor:
                 before = trainer.data_wait_s
@@ -127,23 +142,26 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
                 config.steps,
                 config.tokens_per_step,
                 on_progress,
-                during_measure=sampler,
+                during_measure=watch.around(sampler),
             )
         result = account(config, timing)
         result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
         # The sampler reads this rank's GPU only, so J/token counts this rank's share of the tokens.
         result.telemetry = sampler.summary(config.tokens_per_step // config.world_size * len(timing.step_times_s))
-    except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
+    except GptbenchError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds (RuntimeError, BackendCompilerFailed, ...)
         if is_distributed():
             raise  # one rank cannot go on alone: it exits, and torchrun stops the others
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        oom = isinstance(e, torch.cuda.OutOfMemoryError) or any(m in message.lower() for m in OOM_MARKERS)
-        result = RunResult(status="oom" if oom else "error", error=message[:500])
+        status, message = describe_failure(e)  # the whole chain: compile errors wrap the real cause
+        result = RunResult(status=status, error=message)
     finally:
         trainer = source = None  # free the model before the next run of a sweep
         gc.collect()
     result.memory = tracker.read()
     result.rank_memory = gather_memory(result.memory)
+    result.contention = watch.result()
+    result.notes = config_notes(config)
     return Run(config=run_config(config, n_params or count_params(config.model)), result=result)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -57,6 +57,7 @@ class Trainer:
         self._autocast_dtype = AUTOCAST_DTYPES.get(config.dtype)
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.dtype == "fp16")
         self.data_wait_s = 0.0  # host time spent fetching batches, over all steps so far
+        self.after_forward: Callable[[], None] | None = None  # called between forward and backward (MPS memory)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._autocast_dtype is None:
@@ -79,6 +80,8 @@ class Trainer:
             with self._grad_sync(last=i == accum - 1):
                 with self._autocast():
                     loss = self.model(x, y)
+                if self.after_forward is not None:
+                    self.after_forward()
                 loss = loss / accum
                 total = loss.detach() if total is None else total + loss.detach()
                 self.scaler.scale(loss).backward()

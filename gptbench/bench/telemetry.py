@@ -86,8 +86,7 @@ class GpuReader:
     Each reading is tried once up front; one the GPU does not support is dropped, with NVML's answer kept."""
 
     def __init__(self, nvml: Any, handle: Any) -> None:
-        event_reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)  # the newer name (R535+)
-        event_reasons = event_reasons or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        event_reasons = clock_reasons_reader(nvml, handle)
         reads: dict[str, Callable[[], float]] = {
             "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000,  # mW
             "energy_mj": lambda: float(nvml.nvmlDeviceGetTotalEnergyConsumption(handle)),
@@ -116,6 +115,21 @@ class GpuReader:
             except Exception:  # a sampler must never end a run: lose one value, count it
                 self.failures += 1
         return GpuSample(**values)
+
+
+def clock_reasons_reader(nvml: Any, handle: Any) -> Callable[[Any], int]:
+    """NVML's clock-event reasons function that works with this driver. nvml.h renamed "throttle reasons" to
+    "clocks event reasons" in R535, and nvidia-ml-py ≥ 12.535 always has the new Python name, but a driver older
+    than R535 lacks its C symbol, so calling it raises NVMLError_FunctionNotFound: then the old name is used."""
+    names = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")
+    found = [fn for name in names if (fn := getattr(nvml, name, None)) is not None]
+    for fn in found:
+        try:
+            fn(handle)
+            return fn
+        except Exception:  # noqa: S112 - FunctionNotFound (old driver) or NotSupported: try the older name
+            continue
+    return found[0] if found else nvml.nvmlDeviceGetCurrentClocksEventReasons  # its error is recorded by the probe
 
 
 class CpuReader:

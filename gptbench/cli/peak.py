@@ -55,6 +55,23 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
     return path
 
 
+def peak_in_child(device: str, budget_s: float, out_dir: Path) -> Path:
+    """`gptbench peak` in its own process, its table passed through: the suite's process then never holds a CUDA
+    context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it."""
+    import subprocess
+    import sys
+
+    from gptbench.errors import GptbenchError
+
+    cmd = [sys.executable, "-m", "gptbench", "peak", "--device", device, "--budget-s", str(budget_s), "--label", "suite-peak"]
+    proc = subprocess.run([*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, text=True, check=False)
+    out.print(proc.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    found = [line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith("report:")]
+    if proc.returncode != 0 or not found:
+        raise GptbenchError(f"gptbench peak --device {device} failed (exit code {proc.returncode}); run it alone to see why")
+    return Path(found[-1])
+
+
 BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
 
 
@@ -94,7 +111,7 @@ def suite(
 
     start = time.perf_counter()
     config = resolve_config(opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup))
-    paths = [measure_and_write_peak(config.device, budget_s, "suite-peak", out_dir)]
+    paths = [peak_in_child(config.device, budget_s, out_dir)]
     with err.status(f"run at the default configuration ({config.device})…"):
         default_run = run_in_subprocess(config)
     report = new_report(config.torch_device, "suite-default", [default_run])

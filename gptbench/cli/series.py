@@ -123,7 +123,7 @@ def ablate(
     if batch_search:
         largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
     report = new_report(config.torch_device, label)
-    run_ladder(config, report, out_dir, largest)
+    run_ladder(config, report, out_dir, largest, fit_batch=batch is None)
 
 
 def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
@@ -144,12 +144,19 @@ def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: flo
     return largest
 
 
-def run_ladder(config: Any, report: Any, out_dir: Path, largest: int | None, measured: dict | None = None) -> Any:
+def run_ladder(
+    config: Any, report: Any, out_dir: Path, largest: int | None, measured: dict | None = None, fit_batch: bool = True
+) -> Any:
     """Run every rung of the ladder into `report`, then print the ladder table. A rung whose configuration is in
-    `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it."""
+    `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it.
+    With `fit_batch` (no --batch given) on a GPU, the rungs run at a micro-batch whose fp32 baseline fits."""
     import dataclasses
 
-    from gptbench.bench.ablate import ladder_items
+    from gptbench.bench.ablate import fit_baseline_batch, ladder_items
+    from gptbench.bench.autobatch import memory_bound_gb
 
+    if fit_batch and config.torch_device.type in ("cuda", "mps"):
+        config, why = fit_baseline_batch(config, memory_bound_gb(config.device, None, 0.1)[0])
+        err.print(why or f"ladder micro-batch {config.micro_batch}: the fp32 baseline fits", highlight=False, soft_wrap=True)
     items = [dataclasses.replace(i, measured=(measured or {}).get(i.config)) for i in ladder_items(config, largest)]
     return run_series_with_status(items, report, out_dir, f"optimization ladder · {config.device}", ladder=True)

@@ -114,7 +114,15 @@ def _precision(row: Row) -> str:
 
 
 def _tokens_per_sec(row: Row) -> str:
-    return f"{row['tokens_per_sec']:,.0f}" if _ok(row) and row.get("tokens_per_sec") else str(row.get("status")).upper()
+    if not (_ok(row) and row.get("tokens_per_sec")):
+        return str(row.get("status")).upper()
+    return f"{row['tokens_per_sec']:,.0f}" + (" (busy)" if row.get("busy") is True else "")  # a shared device: see notes
+
+
+def _contention(run: Run) -> tuple[bool | None, str | None]:
+    """(busy, what else used the device) for a run; (None, None) for reports that predate the reading."""
+    c = run.result.contention
+    return (None, None) if c is None else (c.busy, "; ".join(c.warnings) or None)
 
 
 def _memory(row: Row) -> str:
@@ -156,6 +164,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("throttled", lambda s: _telemetry(s.run, "throttled")),
     Column("usd_per_billion_tokens", None, "$ / 1B tokens", _number("usd_per_billion_tokens", lambda v: f"${v:,.2f}"), False),
     Column("fineweb_epoch_hours", None, "FineWeb-10B epoch", _number("fineweb_epoch_hours", fmt_hours), False),
+    Column("busy", lambda s: _contention(s.run)[0]),
+    Column("contention", lambda s: _contention(s.run)[1]),
     Column("status", lambda s: s.result.status),
     Column("error", lambda s: s.result.error),
     Column("file", lambda s: str(s.path)),

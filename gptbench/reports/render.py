@@ -60,6 +60,9 @@ def run_warnings(run: Run) -> list[str]:
         warnings.append(f"MFU n/a: {r.mfu_note}")
     if r.status == "ok" and r.telemetry is not None and r.telemetry.throttled:
         warnings.append(throttle_warning(r.telemetry))
+    if r.status == "ok" and r.contention is not None and r.contention.busy:
+        warnings += [f"not a clean measurement: {w}" for w in r.contention.warnings]
+    warnings += r.notes
     return warnings
 
 

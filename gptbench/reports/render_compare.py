@@ -49,6 +49,8 @@ def footnotes(comparison: Comparison) -> list[str]:
     lines = [comparison.baseline] if comparison.baseline else []
     lines += [f"$: {note}" for note in comparison.price_notes]
     lines.append("FineWeb-10B epoch: 10e9 tokens at the measured tokens/s")
+    for row in records(comparison.frame[comparison.frame["busy"] == True]):  # noqa: E712 - a pandas mask, None aside
+        lines.append(f"{row['file']} run {row['run']} (busy): measured while the device was shared: {row['contention']}")
     for row in records(comparison.frame[comparison.frame["status"] != "ok"]):
         error = " ".join(str(row["error"] or "no message").split())
         short = error if len(error) <= ERROR_CHARS else error[: ERROR_CHARS - 1] + "…"

@@ -129,6 +129,29 @@ class Telemetry:
 
 
 @dataclass
+class OtherProcess:
+    pid: int
+    name: str | None = None
+    used_gb: float | None = None  # its GPU memory, where NVML may tell
+
+
+@dataclass
+class Contention:
+    """What else used the device around the measured steps (gptbench/bench/contention.py). `busy` when any of it
+    was enough to move the numbers; `warnings` say what, and `unavailable` why a null figure is null."""
+
+    busy: bool = False
+    other_gpu_processes: list[OtherProcess] = field(default_factory=list)  # compute processes on this GPU at the start
+    gpu_utilization_before: float | None = None  # 0-1, NVML, before this run put work on the GPU
+    load_avg_1m_before: float | None = None
+    runnable_before: int | None = None  # runnable tasks other than this one, just before the measured steps
+    cpus: int | None = None
+    other_cpu_share: float | None = None  # 0-1 share of all CPU time other processes took during the measured steps
+    warnings: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class RunResult:
     status: str = "ok"  # ok | oom | error
     error: str | None = None
@@ -157,6 +180,8 @@ class RunResult:
     scaling_efficiency: float | None = None  # tokens_per_sec / (world_size x baseline_tokens_per_sec)
     baseline_tokens_per_sec: float | None = None  # the single-process run of the same configuration
     baseline_source: str | None = None  # where that run came from: a report file and run, or this invocation
+    contention: Contention | None = None  # other processes on the GPU or CPUs around the measured steps
+    notes: list[str] = field(default_factory=list)  # what the configuration's choices cost (emulated bf16, compile off, ...)
 
 
 @dataclass
