@@ -32,7 +32,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("mps")
     if key == "cuda" or key.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise GptbenchError(f"--device {name}: CUDA is not available ({_why_no_cuda()}); use --device cpu or auto")
+            raise GptbenchError(f"--device {name}: CUDA is not available ({why_no_cuda()}); use --device cpu or auto")
         index = 0
         if ":" in key:
             suffix = key.split(":", 1)[1]
@@ -50,7 +50,7 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def _why_no_cuda() -> str:
+def why_no_cuda() -> str:
     if torch.version.cuda is None:
         return f"torch {torch.__version__} is a CPU-only build; install a CUDA build of torch"
     return f"torch {torch.__version__} was built for CUDA {torch.version.cuda}, but no GPU or driver was found"

@@ -1,0 +1,303 @@
+"""`gptbench doctor`: what this machine can do and what would slow gptbench down, as a list of checks. Each check
+is run on its own and can only add a line: one that fails says why, what it costs, and how to fix it, and no
+check can end the others (every probe is wrapped). The NVML and GPU-link checks live in doctor_gpu.py."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+import gptbench
+from gptbench.bench import support
+from gptbench.bench.failure import innermost_message
+
+OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
+
+
+@dataclass
+class Check:
+    """One line of the diagnosis: `advice` says what a non-ok status costs and how to fix it."""
+
+    area: str
+    name: str
+    status: str
+    value: str
+    advice: str | None = None
+
+
+@dataclass
+class Diagnosis:
+    checks: list[Check] = field(default_factory=list)
+    can_run: bool = True  # False only when gptbench could not measure anything here
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"schema": "gptbench.doctor/1", **asdict(self)}
+
+
+def guarded(area: str, name: str, probe: Callable[[], Check | list[Check]]) -> list[Check]:
+    """Run one probe; an exception becomes a failed check naming it, never a traceback."""
+    try:
+        found = probe()
+    except Exception as e:  # noqa: BLE001 - doctor reports what broke and carries on
+        return [Check(area, name, FAIL, f"the check itself failed: {innermost_message(e, 200)}")]
+    return found if isinstance(found, list) else [found]
+
+
+def _version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> list[Check]:
+    """Python, gptbench, torch and what it was built with, Triton."""
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    triton = _version("triton")
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
+    checks = [
+        Check("versions", "python", OK, platform.python_version()),
+        Check("versions", "os", OK, platform.platform()),
+        Check("versions", "gptbench", OK, gptbench.__version__),
+        Check("versions", "torch", OK, f"{torch.__version__} ({build})"),
+        Check("versions", "cuDNN", OK if cudnn else INFO, str(cudnn) if cudnn else "none (a CPU-only torch, or not found)"),
+    ]
+    needs_triton = torch.cuda.is_available()
+    checks.append(
+        Check(
+            "versions",
+            "triton",
+            OK if triton else (WARN if needs_triton else INFO),
+            triton or "not installed",
+            "torch.compile on CUDA needs Triton: runs fall back to eager (often 1.3x slower); pip install triton"
+            if needs_triton and not triton
+            else None,
+        )
+    )
+    return checks
+
+
+def devices() -> list[torch.device]:
+    """Every device gptbench could measure here: each CUDA GPU, MPS, and the CPU."""
+    found = [torch.device("cuda", i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append(torch.device("mps"))
+    return [*found, torch.device("cpu")]
+
+
+def cuda_device(device: torch.device) -> list[Check]:
+    """Name, memory, the spec-table row MFU will use (or why none), and native bf16."""
+    from gptbench.cloud.specs import match_device
+
+    area = str(device)
+    props = torch.cuda.get_device_properties(device)
+    checks = [Check(area, "GPU", OK, f"{props.name} · sm{props.major}{props.minor} · {props.total_memory / 1e9:.1f} GB")]
+    slice_ = support.mig_slice(props.name)
+    spec = None if slice_ else match_device(props.name)
+    if slice_:
+        checks.append(Check(area, "MFU peak", WARN, f"MIG slice {slice_}", "MFU is n/a: the datasheet peak is the whole GPU's"))
+    elif spec is None:
+        checks.append(
+            Check(area, "MFU peak", WARN, "not in the spec table", "no MFU for runs here: add a row to gptbench/cloud/gpus.csv")
+        )
+    else:
+        peak = spec.bf16_tflops or spec.fp16_tflops
+        checks.append(Check(area, "MFU peak", OK, f"{spec.name}: {peak:g} TFLOP/s dense bf16/fp16 ({spec.source_date})"))
+    if support.native_bf16(device):
+        checks.append(Check(area, "bf16", OK, "native (bf16 tensor cores, sm80+)"))
+    else:
+        checks.append(Check(area, "bf16", WARN, "emulated", "bf16 runs slower than fp16 here: the default is fp16"))
+    return checks
+
+
+SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
+
+
+def sdpa_backends(device: torch.device) -> Check:
+    """Which fused attention kernels run GPT-2's heads (12 x 64, causal) forward and backward on `device`."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    dtype = torch.bfloat16 if support.native_bf16(device) else torch.float16 if device.type == "cuda" else torch.float32
+    works, results = [], []
+    for name in SDPA_BACKENDS:
+        backend = getattr(SDPBackend, name, None)
+        if backend is None:
+            results.append(f"{name.lower()} (not in torch {torch.__version__})")
+            continue
+        try:
+            q = torch.randn(2, 12, 128, 64, device=device, dtype=dtype, requires_grad=True)
+            with sdpa_kernel(backend):
+                torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).sum().backward()
+            works.append(name.lower())
+        except Exception:  # noqa: BLE001 - "no viable backend" is the answer being asked for
+            results.append(name.lower())
+    fast = {"flash_attention", "cudnn_attention"} & set(works) if device.type == "cuda" else set(works)
+    value = ", ".join(works) or "none"
+    if len(works) < len(SDPA_BACKENDS):
+        value += f" (not here: {', '.join(n for n in results)})"
+    advice = (
+        None if fast else "no flash or cuDNN attention: SDPA falls back to slower kernels; check the GPU (sm80+) and torch build"
+    )
+    return Check(str(device), "SDPA kernels", OK if fast else WARN, value, advice)
+
+
+def compile_check(device: torch.device) -> Check:
+    """Compile and run a small function on `device`, timed."""
+    start = time.perf_counter()
+    problem = support.compile_probe(device)
+    took = time.perf_counter() - start
+    if problem is None:
+        return Check(str(device), "torch.compile", OK, f"works ({took:.1f} s for a small function)")
+    cost = "compiled runs are not possible here; gptbench runs eager (on GPUs often 1.3x slower)"
+    return Check(str(device), "torch.compile", WARN if device.type != "cpu" else INFO, problem, cost)
+
+
+def fused_adamw(device: torch.device) -> Check:
+    """Whether a fused AdamW step runs on the device (doctor may touch the GPU: it launches nothing)."""
+    try:
+        p = torch.nn.Parameter(torch.zeros(2, device=device))
+        p.grad = torch.zeros_like(p)
+        torch.optim.AdamW([p], fused=True).step()
+    except (RuntimeError, TypeError, NotImplementedError) as e:
+        return Check(str(device), "fused AdamW", INFO, f"not available: {innermost_message(e, 100)}", "gptbench uses foreach")
+    return Check(str(device), "fused AdamW", OK, "available")
+
+
+def mps_device(device: torch.device) -> list[Check]:
+    """What autocast really does on MPS."""
+    checks = [Check("mps", "device", OK, f"Apple {platform.machine()} GPU (MPS), torch {torch.__version__}")]
+    for dtype in ("bf16", "fp16"):
+        problem = support.autocast_problem(device, dtype)
+        checks.append(
+            Check(
+                "mps",
+                f"{dtype} autocast",
+                OK if problem is None else WARN,
+                problem or "works",
+                "--dtype fp32" if problem else None,
+            )
+        )
+    return checks
+
+
+def physical_cores(cpus: set[int], sys_root: Path = Path("/sys/devices/system/cpu")) -> int | None:
+    """Distinct physical cores among `cpus` (hyper-threads counted once), from the kernel's topology files."""
+    cores = set()
+    for cpu in cpus:
+        try:
+            package = (sys_root / f"cpu{cpu}/topology/physical_package_id").read_text().strip()
+            core = (sys_root / f"cpu{cpu}/topology/core_id").read_text().strip()
+        except OSError:
+            return None
+        cores.add((package, core))
+    return len(cores) or None
+
+
+def cpu() -> list[Check]:
+    """Model, cores, the threads torch will use, fast bf16, and whether the machine is busy right now."""
+    from gptbench.bench.contention import load_before
+    from gptbench.bench.device import has_fast_bf16
+    from gptbench.bench.machine import cpu_model
+
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    physical = physical_cores(affinity)
+    threads = torch.get_num_threads()
+    checks = [
+        Check(
+            "host",
+            "CPU",
+            OK,
+            f"{cpu_model()} · {os.cpu_count()} logical CPUs, {len(affinity)} usable, {physical or '?'} physical cores",
+        ),
+        Check("host", "torch threads", OK, f"{threads} intra-op threads ({torch.backends.cpu.get_cpu_capability()} kernels)"),
+        Check(
+            "host",
+            "bf16 on the CPU",
+            OK if has_fast_bf16(torch.device("cpu")) else INFO,
+            "AVX512-BF16/AMX: bf16 is the CPU default"
+            if has_fast_bf16(torch.device("cpu"))
+            else "no AVX512-BF16 or AMX: CPU runs use fp32",
+        ),
+    ]
+    load, runnable = load_before()
+    if load is not None:
+        busy = load > 0.5 * len(affinity)
+        advice = "a benchmark now would measure the sharing: wait for the other jobs, or stop them" if busy else None
+        checks.append(Check("host", "load", WARN if busy else OK, f"load average {load:.2f} on {len(affinity)} CPUs", advice))
+    return checks
+
+
+def allocator() -> Check:
+    """The malloc in this process (tcmalloc and jemalloc show up as mapped libraries when preloaded)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return Check("host", "allocator", INFO, "unknown (no /proc/self/maps)")
+    for lib, name in (("libtcmalloc", "tcmalloc"), ("libjemalloc", "jemalloc"), ("libmimalloc", "mimalloc")):
+        if lib in maps:
+            return Check("host", "allocator", OK, name)
+    return Check("host", "allocator", INFO, "the system's (glibc malloc)")
+
+
+def smoke(device: torch.device) -> Check:
+    """One forward and backward of the tiny preset: whether gptbench can measure anything on `device`."""
+    from gptbench.model.config import GPTConfig
+    from gptbench.model.gpt import GPT
+
+    model = GPT(GPTConfig.from_name("tiny")).to(device)
+    x = torch.randint(0, 100, (1, 16), device=device)
+    model(x, x).backward()
+    return Check(str(device), "training step", OK, "a tiny GPT-2 trains here")
+
+
+def diagnose(on_check: Callable[[Check], None] | None = None) -> Diagnosis:
+    """Every check, in display order; `on_check` sees each as it is made."""
+    from gptbench.bench.doctor_gpu import nvml_checks
+
+    start = time.perf_counter()
+    diagnosis = Diagnosis()
+
+    def add(checks: list[Check]) -> None:
+        diagnosis.checks.extend(checks)
+        for c in checks:
+            if on_check:
+                on_check(c)
+
+    for found in _all_checks(nvml_checks):
+        add(found)
+    ran = [c for c in diagnosis.checks if c.name == "training step"]
+    diagnosis.can_run = any(c.status == OK for c in ran)
+    diagnosis.elapsed_s = round(time.perf_counter() - start, 1)
+    return diagnosis
+
+
+def _all_checks(nvml_checks: Callable[[list[torch.device]], list[Check]]) -> Iterator[list[Check]]:
+    yield guarded("versions", "versions", versions)
+    found = devices()
+    if found[0].type == "cpu":
+        from gptbench.bench.device import why_no_cuda
+
+        yield [Check("cuda", "CUDA", INFO, f"no CUDA GPU ({why_no_cuda()}): runs use the CPU")]
+    for device in found:
+        area = str(device)
+        if device.type == "cuda":
+            yield guarded(area, "GPU", lambda d=device: cuda_device(d))
+        if device.type == "mps":
+            yield guarded(area, "MPS", lambda d=device: mps_device(d))
+        yield guarded(area, "training step", lambda d=device: smoke(d))
+        yield guarded(area, "SDPA kernels", lambda d=device: sdpa_backends(d))
+        yield guarded(area, "fused AdamW", lambda d=device: fused_adamw(d))
+        yield guarded(area, "torch.compile", lambda d=device: compile_check(d))
+    yield guarded("nvml", "NVML", lambda: nvml_checks([d for d in found if d.type == "cuda"]))
+    yield guarded("host", "CPU", cpu)
+    yield guarded("host", "allocator", allocator)

@@ -1,0 +1,118 @@
+"""`gptbench doctor`: real checks on this CPU, a fake NVML for the GPU lines (answers shaped as the NVML API reference
+documents them: milliwatts, PCIe generation and lanes, NVLink state 1 = active), and no traceback whatever breaks."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gptbench.bench import doctor
+from gptbench.bench.doctor_gpu import device_checks
+from gptbench.cli import app
+
+
+def test_doctor_on_this_cpu_reports_what_it_found() -> None:
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    checks = {(c["area"], c["name"]): c for c in data["checks"]}
+    assert data["schema"] == "gptbench.doctor/1" and data["can_run"] is True
+    assert checks[("versions", "torch")]["value"].startswith(torch.__version__)
+    assert checks[("cpu", "training step")]["status"] == "ok"
+    assert "math" in checks[("cpu", "SDPA kernels")]["value"]
+    assert checks[("cpu", "torch.compile")]["status"] in ("ok", "info")
+    assert checks[("host", "torch threads")]["value"].startswith(f"{torch.get_num_threads()} intra-op threads")
+    assert ("host", "allocator") in checks and ("nvml", "NVML") in checks
+
+
+def test_a_check_that_breaks_is_a_failed_line_and_no_device_that_trains_is_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(device: torch.device) -> None:
+        raise RuntimeError("simulated breakage\nwith a second line")
+
+    monkeypatch.setattr(doctor, "smoke", broken)
+    monkeypatch.setattr(doctor, "compile_check", lambda d: doctor.Check(str(d), "torch.compile", "info", "skipped"))
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (step,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "training step"]
+    assert step["status"] == "fail" and step["value"] == "the check itself failed: RuntimeError: simulated breakage"
+    assert "could not run a training step on any device" in " ".join(result.stderr.split())
+
+
+class Nvml:
+    """A GPU held at a lowered power limit, power-capped now, on 8 of its 16 PCIe lanes, with 18 NVLinks up."""
+
+    def nvmlDeviceGetUUID(self, h: object) -> str:
+        return "GPU-1234"
+
+    def nvmlDeviceGetName(self, h: object) -> str:
+        return "NVIDIA H200"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: object) -> int:
+        return 10**9
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, h: object) -> int:
+        return 500_000
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, h: object) -> int:
+        return 700_000
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h: object) -> int:
+        return 0x4
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h: object) -> list:
+        return []
+
+    def nvmlDeviceGetUtilizationRates(self, h: object) -> SimpleNamespace:
+        return SimpleNamespace(gpu=0)
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, h: object) -> int:
+        return 5
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, h: object) -> int:
+        return 8
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, h: object) -> int:
+        return 5
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, h: object) -> int:
+        return 16
+
+    def nvmlDeviceGetNvLinkState(self, h: object, link: int) -> int:
+        if link >= 18:
+            raise RuntimeError("Invalid Argument")
+        return 1
+
+
+def test_gpu_lines_say_what_costs_speed_and_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gptbench.bench import device
+
+    monkeypatch.setattr(device, "nvml_handle", lambda d: object())
+    checks = {c.name: c for c in device_checks(Nvml(), torch.device("cuda", 0))}
+    assert checks["NVML device"].value == "NVIDIA H200 · GPU-1234"
+    assert checks["power limit"].status == "warn" and "nvidia-smi -pl 700" in checks["power limit"].advice
+    assert checks["clock limits now"].status == "warn" and checks["clock limits now"].value == "power cap"
+    assert checks["PCIe link"].status == "warn" and checks["PCIe link"].value.startswith("gen5 x8")
+    assert checks["NVLink"].value.startswith("18 active links")
+    assert checks["energy counter"].status == checks["other processes"].status == "ok"
+
+
+def test_no_nvml_device_for_a_cuda_device_is_a_failed_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gptbench.bench import device
+
+    monkeypatch.setattr(device, "nvml_handle", lambda d: None)
+    (check,) = device_checks(Nvml(), torch.device("cuda", 1))
+    assert check.status == "fail" and "UUID" in check.value
+
+
+def test_physical_cores_count_hyperthreads_once(tmp_path) -> None:  # noqa: ANN001
+    for cpu, core in ((0, 0), (1, 1), (2, 0), (3, 1)):  # two cores, two threads each
+        topology = tmp_path / f"cpu{cpu}/topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text("0\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    assert doctor.physical_cores({0, 1, 2, 3}, tmp_path) == 2
+    assert doctor.physical_cores({0, 9}, tmp_path) is None
