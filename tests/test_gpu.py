@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from gptbench.bench.config import RunOptions, resolve_config
+from gptbench.bench.device import nvml_handle
+from gptbench.bench.peak import measure_matmul
 from gptbench.bench.runner import new_report, run_benchmark
+from gptbench.bench.support import compile_problem
 from gptbench.cloud.specs import match_device
 
 pytestmark = pytest.mark.gpu
@@ -14,8 +20,40 @@ pytestmark = pytest.mark.gpu
 
 def test_cuda_defaults_are_the_fast_path() -> None:
     config = resolve_config(RunOptions(device="cuda", model="tiny"))
-    assert config.compile and config.tf32 and config.adamw == "fused"
-    assert config.dtype == ("bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp16")
+    ampere = torch.cuda.get_device_capability() >= (8, 0)
+    assert config.compile == (compile_problem(config.torch_device) is None) and config.adamw == "fused"
+    assert config.dtype == ("bf16" if ampere else "fp16") and config.tf32 == ampere
+
+
+def test_a_launching_process_holds_no_cuda_context() -> None:
+    """What sweep, ablate, suite and --nproc do before their children run: resolve, fingerprint, bound the batch."""
+    code = (
+        "import torch; from gptbench.bench.config import RunOptions, resolve_config;"
+        "from gptbench.bench.runner import new_report; from gptbench.bench.autobatch import memory_bound_gb;"
+        "c = resolve_config(RunOptions(device='cuda')); new_report(c.torch_device); memory_bound_gb(c.device, None, 0.1);"
+        "print(any(torch._C._cuda_hasPrimaryContext(i) for i in range(torch.cuda.device_count())))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_nvml_finds_the_cuda_device_by_uuid() -> None:
+    import pynvml
+
+    handle = nvml_handle(torch.device("cuda", 0))
+    assert handle is not None
+    uuid = pynvml.nvmlDeviceGetUUID(handle)
+    assert (uuid.decode() if isinstance(uuid, bytes) else uuid) == f"GPU-{torch.cuda.get_device_properties(0).uuid}"
+
+
+def test_peak_on_the_last_gpu_is_timed_on_that_gpu() -> None:
+    device = torch.device("cuda", torch.cuda.device_count() - 1)
+    result = measure_matmul(
+        device, "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16", (4096, 4096, 4096), 0.3
+    )
+    spec = match_device(torch.cuda.get_device_name(device))
+    if spec is not None:
+        assert result.tflops < 1.2 * (spec.bf16_tflops or spec.fp16_tflops)  # an event on another GPU times nothing
 
 
 @pytest.mark.parametrize("compile", [False, True])
