@@ -31,6 +31,13 @@ def test_another_process_on_the_gpu_is_named_and_flagged() -> None:
     assert c.warnings[1] == "another process held 35% of this GPU just before the run started"
 
 
+def test_processes_that_may_include_this_one_are_listed_but_not_counted() -> None:
+    """A DDP rank already holds a context; in a container NVML's PIDs are the host's, so none matches ours."""
+    others, _, unavailable = gpu_snapshot(Nvml([90001], 0), object(), own_pid=12, own_context=True)
+    c = judge(Contention(other_gpu_processes=others, gpu_utilization_before=0.0, unavailable=unavailable))
+    assert [p.pid for p in others] == [90001] and "may be this one" in unavailable["other_gpu_processes"] and not c.busy
+
+
 def test_a_quiet_gpu_is_not_flagged_and_a_refusing_nvml_is_explained() -> None:
     watch = ContentionWatch(SimpleNamespace(type="cuda"), nvml=Nvml([], 0), handle=object())
     assert watch.contention.other_gpu_processes == [] and watch.contention.gpu_utilization_before == 0.0

@@ -17,20 +17,28 @@ CPU_OTHERS_SHARE = 0.10  # other processes' share of all CPU time over the windo
 GB = 1e9
 
 
-def gpu_snapshot(nvml: Any, handle: Any, own_pid: int | None = None) -> tuple[list[OtherProcess], float | None, dict[str, str]]:
-    """(other compute processes on the GPU, its utilisation 0-1, readings NVML refused) through NVML.
-    `nvmlDeviceGetComputeRunningProcesses` lists processes holding a CUDA context there (NVML API reference);
-    in a container their PIDs are the host's, so one equal to ours is dropped and the rest are taken as others:
-    called before this process has a context on the device, none of them can be this run."""
+def gpu_snapshot(
+    nvml: Any, handle: Any, own_pid: int | None = None, own_context: bool = False
+) -> tuple[list[OtherProcess], float | None, dict[str, str]]:
+    """(other compute processes on the GPU, its utilisation 0-1, readings NVML refused or cannot be trusted).
+    `nvmlDeviceGetComputeRunningProcesses` lists the processes holding a CUDA context there (NVML API reference).
+    In a container their PIDs are the host's, so this process is recognised by its PID only outside one: called
+    before this process has a context on the device (`own_context` False), every listed process is another's;
+    with a context already open (a DDP rank) and this PID not among them, the list is kept but not judged."""
     own_pid = os.getpid() if own_pid is None else own_pid
     unavailable: dict[str, str] = {}
     others: list[OtherProcess] = []
     try:
-        for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
-            if p.pid == own_pid:
-                continue
-            used = getattr(p, "usedGpuMemory", None)
-            others.append(OtherProcess(pid=int(p.pid), name=_process_name(int(p.pid)), used_gb=_gb(used)))
+        listed = list(nvml.nvmlDeviceGetComputeRunningProcesses(handle))
+        for p in listed:
+            if p.pid != own_pid:
+                used = getattr(p, "usedGpuMemory", None)
+                others.append(OtherProcess(pid=int(p.pid), name=_process_name(int(p.pid)), used_gb=_gb(used)))
+        if own_context and len(others) == len(listed) and others:
+            unavailable["other_gpu_processes"] = (
+                "this process already held a CUDA context and NVML lists PIDs from another namespace (a container?): "
+                "one of these processes may be this one, so they are listed but not counted"
+            )
     except Exception as e:  # noqa: BLE001 - NVML_ERROR_NOT_SUPPORTED and kin: say so, never fail the run
         unavailable["other_gpu_processes"] = f"NVML: {e or type(e).__name__}"
     utilization = None
@@ -99,7 +107,7 @@ def load_before(proc: Path = Path("/proc")) -> tuple[float | None, int | None]:
 def judge(c: Contention) -> Contention:
     """Set `busy` and the warnings from the readings."""
     warnings = []
-    if c.other_gpu_processes:
+    if c.other_gpu_processes and "other_gpu_processes" not in c.unavailable:
         shown = ", ".join(
             f"pid {p.pid}" + (f" ({p.name})" if p.name else "") + (f" {p.used_gb:.1f} GB" if p.used_gb else "")
             for p in c.other_gpu_processes[:4]
@@ -114,6 +122,16 @@ def judge(c: Contention) -> Contention:
         )
     c.warnings, c.busy = warnings, bool(warnings)
     return c
+
+
+def _has_context(device: Any) -> bool:
+    """Whether this process already holds a CUDA context on `device` (a DDP rank does: it set its device)."""
+    try:
+        import torch
+
+        return bool(torch._C._cuda_hasPrimaryContext(device.index or 0))
+    except Exception:  # noqa: BLE001 - a private call: if it is gone, assume the worst
+        return True
 
 
 class ContentionWatch:
@@ -142,7 +160,9 @@ class ContentionWatch:
                 c.unavailable["other_gpu_processes"] = c.unavailable["gpu_utilization_before"] = nvml_missing_reason()
                 return
             import pynvml as nvml
-        c.other_gpu_processes, c.gpu_utilization_before, unavailable = gpu_snapshot(nvml, handle)
+        c.other_gpu_processes, c.gpu_utilization_before, unavailable = gpu_snapshot(
+            nvml, handle, own_context=_has_context(device)
+        )
         c.unavailable.update(unavailable)
 
     def around(self, inner: Any = None) -> Any:

@@ -57,14 +57,8 @@ def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]
         return None, None, f"no datasheet peak for {device.type.upper()} devices; MFU is reported for known GPUs"
     name = torch.cuda.get_device_name(device)
     if (slice_ := mig_slice(name)) is not None:
-        return (
-            None,
-            None,
-            (
-                f"{name!r} is a MIG slice ({slice_}): the datasheet peak is the whole GPU's, and a slice has only a share "
-                "of its SMs, so MFU against it would be understated several times"
-            ),
-        )
+        why = f"{name!r} is a MIG slice ({slice_}): the datasheet peak is the whole GPU's, and a slice has a share of its SMs"
+        return None, None, why + ", so MFU against it would be understated several times"
     spec = match_device(name)
     if spec is None:
         return None, None, f"GPU {name!r} is not in the spec table (gptbench/cloud/gpus.csv); add a row to get MFU"
