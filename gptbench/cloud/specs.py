@@ -24,6 +24,7 @@ class GpuSpec:
     aliases: tuple[str, ...]
     vendor: str
     form_factor: str
+    architecture: str  # the chip family (hopper, ada, ampere-ga100...): which GPUs share one calibration's evidence
     memory_gb: float | None
     memory_bw_gbs: float | None
     bf16_tflops: float | None
@@ -58,6 +59,7 @@ def _load(path: str) -> tuple[GpuSpec, ...]:
                 aliases=tuple(a.strip().lower() for a in (r.get("aliases") or "").split(";") if a.strip()),
                 vendor=r.get("vendor", "").strip(),
                 form_factor=r.get("form_factor", "").strip(),
+                architecture=(r.get("architecture") or "").strip().lower(),
                 memory_gb=_number(r.get("memory_gb")),
                 memory_bw_gbs=_number(r.get("memory_bw_gbs")),
                 bf16_tflops=_number(r.get("bf16_tflops")),
