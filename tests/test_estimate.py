@@ -245,3 +245,28 @@ def test_a_users_own_catalog_replaces_the_packaged_one(tmp_path: Path, monkeypat
     mine.write_text(header + "uni,cluster node,a100-sxm4-80gb,four,2.00,reserved,2026-11-01,https://example.edu/rates\n")
     bad = runner.invoke(app, [*args, "--catalog-file", str(mine)])
     assert bad.exit_code == 2 and "gpus must be a whole number" in bad.stderr
+
+
+def test_projection_carries_its_evidence_and_a_band(tmp_path: Path) -> None:
+    data = json.loads(runner.invoke(app, ["estimate", "--gpu", "mi300x", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    t = data["throughput"]
+    assert t["evidence"] == "datasheet extrapolation: not validated" and t["range_basis"] == "leave-one-out band"
+    assert t["tokens_per_sec_p10"] < t["tokens_per_sec"] < t["tokens_per_sec_p90"]
+    fast, slow = data["hours_range"]
+    assert fast < data["hours"] < slow
+    h100 = json.loads(runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert h100["throughput"]["evidence"].startswith("validated: 2 published points on this GPU")
+    catalog = json.loads(runner.invoke(app, ["estimate", "--catalog", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert all(o["evidence"] and o["hours_range"] for o in catalog["offers"] if o["basis"] == "projected")
+
+
+def test_a_measurement_of_another_configuration_is_not_called_measured(tmp_path: Path) -> None:
+    """The report ran batch 16, compiled: asking for batch 32 or eager projects, and names the run it did not use."""
+    _write(tmp_path / "h100.json", _report("NVIDIA H100 80GB HBM3", rates=(1.0e6,)))
+    args = ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]
+    same = json.loads(runner.invoke(app, args).stdout)
+    assert same["basis"] == "measured"
+    other = json.loads(runner.invoke(app, [*args, "--batch", "32", "--no-compile"]).stdout)
+    assert other["basis"] == "projected"
+    note = next(line for line in other["assumptions"] if line.startswith("measured, different configuration"))
+    assert "batch 16 (asked 32)" in note and "compile True (asked False)" in note

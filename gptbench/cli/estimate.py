@@ -106,10 +106,16 @@ def _print_estimate(e: Estimate, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("tokens", f"{e.plan.tokens:,.0f}")
-    table.add_row("throughput", f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}")
+    rate = f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}"
+    if e.hours_range and t.basis == "projected":
+        slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
+        rate += f"  ({t.range_basis}: {slow:,.0f}–{fast:,.0f})"
+    table.add_row("throughput", rate)
+    if t.evidence:
+        table.add_row("evidence", escape(t.evidence))
     time = _hours(e.hours)
     if e.hours_range:
-        time += f"  (p90–p10 speed: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
+        time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
     table.add_row("time" + label if t.basis == "projected" else "time", time)
     if e.cost_usd is not None:
         cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
@@ -151,8 +157,8 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
         ("$/hour", "right"),
         ("tok/s", "right"),
         ("basis", "left"),
-        ("time", "right"),
-        ("cost", "right"),
+        ("time (range)", "right"),
+        ("cost (range)", "right"),
         ("fits", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -164,7 +170,16 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
             table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
             continue
         fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
-        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", e.throughput.basis, f"{e.hours:,.1f} h", _money(e.cost_usd), fits)
+        time, cost = f"{e.hours:,.1f} h", _money(e.cost_usd)
+        if e.hours_range:  # measured: the p90-p10 steps; projected: the leave-one-out band
+            time += f" ({e.hours_range[0]:,.0f}–{e.hours_range[1]:,.0f})"
+        if e.cost_range_usd:
+            cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"
+        basis = e.throughput.basis
+        if e.throughput.evidence:  # what backs a projection, in a word: the full label is in --json
+            short = {"validated:": "validated", "same": "same arch", "datasheet": "datasheet"}
+            basis += "\n" + short.get(e.throughput.evidence.split()[0], "")
+        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", basis, time, cost, fits)
     if rows:
         dates = sorted(r.offer.observed for r in rows)
         notes = [*notes, f"prices observed {dates[0]} to {dates[-1]} (instance names, dates and sources: --json)"]
@@ -182,6 +197,8 @@ def _throughput_dict(t: Throughput) -> dict[str, Any]:
         "config": t.config,
         "tokens_per_sec_p10": t.tokens_per_sec_p10,
         "tokens_per_sec_p90": t.tokens_per_sec_p90,
+        "range_basis": t.range_basis if t.tokens_per_sec_p10 else None,
+        "evidence": t.evidence,
         "power_w": t.power_w,
         "scaling_efficiency": t.scaling_efficiency,
         "memory_estimate_gb": t.memory_gb,
@@ -243,7 +260,10 @@ def offer_dict(row: OfferEstimate) -> dict[str, Any]:
         "tokens_per_sec": e.tokens_per_sec,
         "scaling_efficiency": e.scaling_efficiency,
         "hours": e.hours,
+        "hours_range": list(e.hours_range) if e.hours_range else None,
         "cost_usd": e.cost_usd,
+        "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
+        "evidence": e.throughput.evidence,
         "fits": e.throughput.fits,
         "memory_estimate_gb": e.throughput.memory_gb,
         "throughput": _throughput_dict(e.throughput),

@@ -4,6 +4,7 @@ or the projection model; and the catalog view that prices every offer. Never imp
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,12 @@ from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.prices import Offer, current_offers
 from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Workload, memory_estimate_gb, project, workload_of
 from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
+from gptbench.cloud.validation import band_basis, evidence_for
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
 from gptbench.reports.render import describe_config
-from gptbench.reports.schema import Report
+from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
-
-# How far the projection was from the measurements it was calibrated on (benchmarks/projection_vs_measured.py
-# prints each; tests/test_projection.py holds it to this bound).
-PROJECTION_TOLERANCE = 0.25
 
 
 def workload_for(
@@ -128,10 +126,26 @@ def newest_report(folder: str | Path) -> Path:
     return found[-1]
 
 
-def measured_on(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput | None:
-    """The fastest ok run (per GPU) in `folder` on this GPU with the same model shape, sequence length and precision."""
-    wanted = (w.n_layer, w.n_head, w.n_embd, w.seq_len, w.dtype)
-    best: tuple[float, Throughput] | None = None
+def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[str]:
+    """What in a measured run differs from the asked configuration, among what changes speed; empty when it matches."""
+    c, m = run.config, run.config.model
+    model = raw_run.get("config", {}).get("model", {}) if isinstance(raw_run.get("config"), dict) else {}
+    tied = model.get("tie_head", True) if isinstance(model, dict) else True  # absent: GPT-2's tied head
+    pairs = [
+        ("shape", f"{w.n_layer}x{w.n_head}x{w.n_embd}", f"{m.n_layer}x{m.n_head}x{m.n_embd}"),
+        ("seq", w.seq_len, c.seq_len),
+        ("batch", w.micro_batch, c.micro_batch),
+        ("dtype", w.dtype, c.dtype),
+        ("compile", w.compile, c.compile),
+        ("attention", w.attention, c.attention),
+        ("vocabulary", w.vocab_size, m.vocab_size),
+        ("tied head", w.tied_head, bool(tied)),
+    ]
+    return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
+
+
+def _runs_on(spec: GpuSpec, folder: str | Path, specs_path: str | Path | None) -> Iterator[tuple[Path, Report, dict, int]]:
+    """Every ok run in `folder` measured on this GPU: (path, report, raw JSON, run index)."""
     for path in find_reports(folder):
         try:
             report, raw = _load_with_raw(path)
@@ -142,28 +156,51 @@ def measured_on(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str 
         if matched is None or matched.name != spec.name:
             continue
         for i, run in enumerate(report.runs):
-            c, rate = run.config, run.result.tokens_per_sec
-            if (c.model.n_layer, c.model.n_head, c.model.n_embd, c.seq_len, c.dtype) != wanted:
-                continue
-            if run.result.status == "ok" and rate and (best is None or rate / c.world_size > best[0]):
-                best = (rate / c.world_size, from_run(path, report, raw, i, specs_path))
-    return best[1] if best else None
+            if run.result.status == "ok" and run.result.tokens_per_sec:
+                yield path, report, raw, i
 
 
-def projected(spec: GpuSpec, w: Workload) -> Throughput:
-    """The projection model's tokens/s for one GPU; fp16 stands in for bf16 on GPUs without bf16, as `run` does."""
-    notes = []
+def measured_on(
+    spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None
+) -> tuple[Throughput | None, str | None]:
+    """The fastest run (per GPU) in `folder` on this GPU with the asked configuration (shape, seq, batch, dtype,
+    compile, attention, vocabulary, tied head); else None and a line naming the nearest other run and how it differs."""
+    best: tuple[float, Throughput] | None = None
+    nearest: tuple[int, str] | None = None
+    for path, report, raw, i in _runs_on(spec, folder, specs_path):
+        run = report.runs[i]
+        rate = (run.result.tokens_per_sec or 0.0) / run.config.world_size
+        raw_runs = raw.get("runs")
+        raw_run = raw_runs[i] if isinstance(raw_runs, list) and i < len(raw_runs) and isinstance(raw_runs[i], dict) else {}
+        differences = config_differences(w, run, raw_run)
+        if not differences and (best is None or rate > best[0]):
+            best = (rate, from_run(path, report, raw, i, specs_path))
+        elif differences and (nearest is None or len(differences) < nearest[0]):
+            line = f"measured, different configuration: {rate:,.0f} tok/s per GPU in {path} run {i} ({'; '.join(differences)})"
+            nearest = (len(differences), line)
+    return (best[1] if best else None), (None if best or nearest is None else nearest[1])
+
+
+def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, nearest: str | None = None) -> Throughput:
+    """The projection model's tokens/s for one GPU, with its evidence label and leave-one-out band; fp16 stands in
+    for bf16 on GPUs without bf16, as `run` does. `nearest` names a measured run of another configuration."""
+    notes = [nearest] if nearest else []
     if w.dtype == "bf16" and spec.bf16_tflops is None and spec.fp16_tflops is not None:
         w = replace(w, dtype="fp16")
         notes.append(f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose")
     p = project(w, spec)
+    evidence = evidence_for(spec, specs_path)
     notes.append(
         f"projected by gptbench's roofline model: matmuls at {EFFICIENCIES.matmul:.0%} of the dense peak, memory traffic at "
-        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; calibrated on {len(CALIBRATED_ON)} published A100 measurements, "
-        f"which it reproduces to within ±{PROJECTION_TOLERANCE:.0%}"
+        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; fitted on {len(CALIBRATED_ON)} published measurements; "
+        f"range: {evidence.band_basis.removeprefix('band: ')}"
     )
     return Throughput(
         tokens_per_sec=p.tokens_per_sec,
+        tokens_per_sec_p10=p.tokens_per_sec * evidence.band[0],
+        tokens_per_sec_p90=p.tokens_per_sec * evidence.band[1],
+        range_basis="leave-one-out band",
+        evidence=evidence.label,
         basis="projected",
         source=f"projection for {spec.name} ({spec.source_date} datasheet)",
         gpus=1,
@@ -176,10 +213,11 @@ def projected(spec: GpuSpec, w: Workload) -> Throughput:
 
 
 def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput:
-    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection."""
-    measured = measured_on(spec, w, folder, specs_path)
+    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection
+    (naming the nearest run of another configuration on this GPU, if any)."""
+    measured, nearest = measured_on(spec, w, folder, specs_path)
     if measured is None:
-        return projected(spec, w)
+        return projected(spec, w, specs_path, nearest)
     # It ran, at its own batch; whether the requested batch fits is still the estimate's call.
     return replace(measured, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
 
@@ -224,8 +262,10 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
     lines = [
         f"tokens: {plan.tokens:,.0f}" + (f" ({plan.tokens_how})" if plan.tokens_how else ""),
         f"configuration: {describe_workload(w)} (gptbench's CUDA defaults unless --batch/--dtype/--seq say otherwise)",
-        "measured: the fastest run in the reports folder on that GPU with this model, sequence length and precision;"
-        " projected: gptbench's roofline model (see README, 'How projections are made'), about ±25% on its calibration points",
+        "measured: the fastest run in the reports folder on that GPU with this configuration (shape, seq, batch, dtype,"
+        " compile, attention, vocabulary, tied head); projected: gptbench's roofline model (README, 'How projections are"
+        " made'), under it what backs it: validated (published points on that GPU), same arch (as a validated GPU) or"
+        f" datasheet (not validated); time and cost ranges: measured p90-p10 steps, or {band_basis().removeprefix('band: ')}",
         f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
         "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
         " context) against the datasheet memory",

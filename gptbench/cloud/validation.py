@@ -96,15 +96,22 @@ def _percent_range(errors: Sequence[float]) -> str:
     return f"{low:+.0%}" if abs(high - low) < 0.005 else f"{low:+.0%} to {high:+.0%}"
 
 
+def band_basis(held_out: Sequence[tuple[str, str, float]] = LEAVE_ONE_OUT) -> str:
+    """Where a projection's band comes from, in words."""
+    errors = [error for _, _, error in held_out]
+    if not errors:
+        return "no calibration points"
+    return f"band: the range of leave-one-out errors over all {len(errors)} calibration points ({_percent_range(errors)})"
+
+
 def evidence_for(
     spec: GpuSpec, specs_path: str | Path | None = None, held_out: Sequence[tuple[str, str, float]] = LEAVE_ONE_OUT
 ) -> Evidence:
     """The evidence label for projecting on `spec`: points on this very GPU, on its architecture, or none."""
     errors = [error for _, _, error in held_out]
     if not errors:
-        return Evidence("extrapolation", "datasheet extrapolation: not validated", 0, (1.0, 1.0), "no calibration points")
-    band = band_factors(errors)
-    basis = f"band: the range of leave-one-out errors over all {len(errors)} calibration points ({_percent_range(errors)})"
+        return Evidence("extrapolation", "datasheet extrapolation: not validated", 0, (1.0, 1.0), band_basis(held_out))
+    band, basis = band_factors(errors), band_basis(held_out)
     own = [error for _, gpu, error in held_out if gpu == spec.name]
     if own:
         n = len(own)
