@@ -270,3 +270,30 @@ def test_a_measurement_of_another_configuration_is_not_called_measured(tmp_path:
     assert other["basis"] == "projected"
     note = next(line for line in other["assumptions"] if line.startswith("measured, different configuration"))
     assert "batch 16 (asked 32)" in note and "compile True (asked False)" in note
+
+
+def test_explain_breaks_the_step_into_groups_with_switches(tmp_path: Path) -> None:
+    args = ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--json", "--explain"]
+    fast = json.loads(runner.invoke(app, args).stdout)["breakdown"]
+    groups = {g["group"]: g for g in fast["groups"]}
+    assert list(groups) == ["matmuls", "attention", "LM head + cross-entropy", "elementwise", "optimizer"]
+    assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0)
+    assert sum(g["time_s"] for g in groups.values()) == pytest.approx(fast["step_time_s"])
+    assert groups["matmuls"]["bound"] == "compute" and max(groups.values(), key=lambda g: g["share"])["group"] == "matmuls"
+    assert fast["measured_step_time_s"] is None  # nothing measured in an empty folder
+    naive = json.loads(runner.invoke(app, [*args, "--attention", "naive", "--no-compile"]).stdout)["breakdown"]
+    attention = next(g for g in naive["groups"] if g["group"] == "attention")
+    assert attention["bound"] == "memory" and "--attention sdpa" in attention["switch"]
+    assert max(naive["groups"], key=lambda g: g["share"])["group"] == "attention"  # flash off: attention dominates
+    table = runner.invoke(app, ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--explain"])
+    assert table.exit_code == 0 and "what would change it" in table.output and "modelled step" in table.output
+
+
+def test_explain_puts_the_measured_step_beside_the_modelled_one(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a100.json", _report(rates=(100_000.0,)))
+    data = json.loads(runner.invoke(app, ["estimate", "--report", str(path), "--explain", "--json"]).stdout)["breakdown"]
+    assert data["measured_step_time_s"] == pytest.approx(16 * 1024 / 100_000) and str(path) in data["measured_source"]
+    by_gpu = runner.invoke(app, ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--explain", "--json"])
+    assert json.loads(by_gpu.stdout)["breakdown"]["measured_step_time_s"] == pytest.approx(16 * 1024 / 100_000)
+    bad = runner.invoke(app, ["estimate", "--tokens-per-sec", "1000", "--explain"])
+    assert bad.exit_code == 2 and "--explain" in bad.stderr

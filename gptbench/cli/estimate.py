@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.throughput import OfferEstimate, catalog_view, for_gpu, from_report, newest_report, workload_for
@@ -57,6 +58,9 @@ def estimate_command(
     catalog: Annotated[bool, typer.Option("--catalog", help="Price every offer in the catalog, cheapest first.")] = False,
     catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
     specs_file: Annotated[Optional[Path], typer.Option(help="Your own GPU spec table (same columns as gpus.csv).")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Where the step's time goes, per operation group (needs --gpu or a report).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
 ) -> None:
     """Hours and dollars for a whole run: from a report, a given tokens/s, or projected for hardware you don't have."""
@@ -65,6 +69,10 @@ def estimate_command(
     workload = workload_for(model, seq, batch, dtype, compile, attention)
     if tokens_per_sec is not None and report is not None:
         raise GptbenchError("pass either --tokens-per-sec or --report, not both")
+    if explain and (catalog or tokens_per_sec is not None):
+        raise GptbenchError(
+            "--explain breaks down one GPU's step: use it with --gpu NAME or a report, not --catalog/--tokens-per-sec"
+        )
     if catalog:
         if tokens_per_sec is not None or report is not None:
             raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")
@@ -77,15 +85,17 @@ def estimate_command(
         if not tokens_per_sec > 0:
             raise GptbenchError(f"--tokens-per-sec must be positive, got {tokens_per_sec:g}")
         throughput = Throughput(tokens_per_sec, "given", "--tokens-per-sec", gpu=spec.name if spec else None)
-    elif report is not None:
-        if spec is not None:
-            raise GptbenchError("--gpu and --report both name the hardware; drop --gpu (the report says which GPU it ran on)")
-        throughput, board = from_report(report, run, specs_file)
     elif spec is not None:
+        if report is not None:
+            raise GptbenchError("--gpu and --report both name the hardware; drop --gpu (the report says which GPU it ran on)")
         throughput = for_gpu(spec, workload, reports_dir, specs_file)
     else:
-        throughput, board = from_report(newest_report(reports_dir), run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json)
+        report = report or newest_report(reports_dir)
+        throughput, board = from_report(report, run, specs_file)
+    explained = None
+    if explain:
+        explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
+    _print_estimate(estimate(plan, throughput, board), as_json, explained)
 
 
 def _money(value: float | None) -> str:
@@ -96,10 +106,13 @@ def _hours(hours: float) -> str:
     return f"{hours:,.2f} h = {hours / 24:,.2f} days"
 
 
-def _print_estimate(e: Estimate, as_json: bool) -> None:
+def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None) -> None:
     t = e.throughput
     if as_json:
-        out.print_json(json.dumps(estimate_dict(e)))
+        data = estimate_dict(e)
+        if explained is not None:
+            data["breakdown"] = breakdown_dict(explained)
+        out.print_json(json.dumps(data))
         return
     label = f" ({t.basis})"
     table = Table(title=f"gptbench estimate · {t.basis}", title_justify="left", show_header=False)
@@ -134,7 +147,48 @@ def _print_estimate(e: Estimate, as_json: bool) -> None:
     out.print(table)
     if t.fits is False:
         out.print("[yellow]warning:[/yellow] estimated not to fit in memory at this batch; try a smaller --batch", soft_wrap=True)
+    if explained is not None:
+        _print_breakdown(explained)
     _print_assumptions(e.assumptions)
+
+
+def _print_breakdown(b: Breakdown) -> None:
+    table = Table(title=f"where a step's time goes on {b.gpu} (modelled: the projection's operations)", title_justify="left")
+    for name, justify in (
+        ("group", "left"),
+        ("ms", "right"),
+        ("share", "right"),
+        ("bound", "left"),
+        ("what would change it", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for g in b.groups:
+        table.add_row(g.group, f"{g.time_s * 1e3:,.1f}", f"{g.share:.0%}", g.bound, escape(g.switch))
+    table.add_row("modelled step", f"{b.step_time_s * 1e3:,.1f}", "100%", "", "")
+    if b.measured_step_time_s is not None:
+        ratio = b.step_time_s / b.measured_step_time_s
+        table.add_row(
+            "measured step",
+            f"{b.measured_step_time_s * 1e3:,.1f}",
+            "",
+            "",
+            escape(f"{b.measured_source}; modelled/measured {ratio:.2f}"),
+        )
+    out.print(table)
+
+
+def breakdown_dict(b: Breakdown) -> dict[str, Any]:
+    """The --explain table as JSON-ready data (times in seconds, shares as 0-1 fractions)."""
+    return {
+        "gpu": b.gpu,
+        "basis": "modelled",
+        "step_time_s": b.step_time_s,
+        "groups": [
+            {"group": g.group, "time_s": g.time_s, "share": g.share, "bound": g.bound, "switch": g.switch} for g in b.groups
+        ],
+        "measured_step_time_s": b.measured_step_time_s,
+        "measured_source": b.measured_source,
+    }
 
 
 def _print_assumptions(lines: list[str]) -> None:

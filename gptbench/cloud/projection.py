@@ -274,10 +274,15 @@ def optimizer_ops(w: Workload) -> list[Op]:
     return ops
 
 
+def op_times_s(op: Op, peak_tflops: float, bandwidth_gbs: float, eff: Efficiencies) -> tuple[float, float]:
+    """Seconds to do the op's FLOPs at the achievable peak, and to move its bytes at the achievable bandwidth."""
+    matmul_eff = eff.matmul * (eff.unaligned if op.unaligned else 1.0)
+    return op.flops / (peak_tflops * 1e12 * matmul_eff), op.bytes / (bandwidth_gbs * 1e9 * eff.memory)
+
+
 def op_time_s(op: Op, peak_tflops: float, bandwidth_gbs: float, eff: Efficiencies) -> float:
     """Roofline: the slower of doing the FLOPs at the achievable peak and moving the bytes at achievable bandwidth."""
-    matmul_eff = eff.matmul * (eff.unaligned if op.unaligned else 1.0)
-    return max(op.flops / (peak_tflops * 1e12 * matmul_eff), op.bytes / (bandwidth_gbs * 1e9 * eff.memory))
+    return max(op_times_s(op, peak_tflops, bandwidth_gbs, eff))
 
 
 def peak_for_workload(w: Workload, spec: GpuSpec) -> tuple[float, str]:

@@ -90,10 +90,8 @@ def from_run(path: Path, report: Report, raw: dict[str, Any], index: int, specs_
     )
 
 
-def from_report(
-    path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None
-) -> tuple[Throughput, float | None]:
-    """A report's best ok run (or run `run_index`) and the board power of its GPU (None when unknown)."""
+def pick_run(path: str | Path, run_index: int | None = None) -> tuple[Report, dict[str, Any], int]:
+    """A report, its raw JSON, and which run to use: `run_index`, else the fastest ok run."""
     path = Path(path)
     report, raw = _load_with_raw(path)
     if not report.runs:
@@ -104,14 +102,20 @@ def from_report(
         chosen = report.runs[run_index]
         if chosen.result.status != "ok" or not chosen.result.tokens_per_sec:
             raise GptbenchError(f"--run {run_index} of {path} ended with status {chosen.result.status}; pick an ok run")
-        index = run_index
-    else:
-        ok = [i for i, run in enumerate(report.runs) if run.result.status == "ok" and run.result.tokens_per_sec]
-        if not ok:
-            statuses = ", ".join(sorted({run.result.status for run in report.runs}))
-            raise GptbenchError(f"{path}: no run finished ok (status {statuses}); nothing to estimate from")
-        index = max(ok, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
-    throughput = from_run(path, report, raw, index, specs_path)
+        return report, raw, run_index
+    ok = [i for i, run in enumerate(report.runs) if run.result.status == "ok" and run.result.tokens_per_sec]
+    if not ok:
+        statuses = ", ".join(sorted({run.result.status for run in report.runs}))
+        raise GptbenchError(f"{path}: no run finished ok (status {statuses}); nothing to estimate from")
+    return report, raw, max(ok, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
+
+
+def from_report(
+    path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None
+) -> tuple[Throughput, float | None]:
+    """A report's best ok run (or run `run_index`) and the board power of its GPU (None when unknown)."""
+    report, raw, index = pick_run(path, run_index)
+    throughput = from_run(Path(path), report, raw, index, specs_path)
     spec = find_gpu(throughput.gpu, specs_path) if throughput.gpu else None
     return throughput, spec.board_power_w if spec else None
 
@@ -181,13 +185,19 @@ def measured_on(
     return (best[1] if best else None), (None if best or nearest is None else nearest[1])
 
 
+def precision_for(spec: GpuSpec, w: Workload) -> tuple[Workload, str | None]:
+    """The workload as `gptbench run` would run it on `spec`: fp16 where the GPU has no bf16 (and a note saying so)."""
+    if w.dtype == "bf16" and spec.bf16_tflops is None and spec.fp16_tflops is not None:
+        return replace(w, dtype="fp16"), f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose"
+    return w, None
+
+
 def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, nearest: str | None = None) -> Throughput:
     """The projection model's tokens/s for one GPU, with its evidence label and leave-one-out band; fp16 stands in
     for bf16 on GPUs without bf16, as `run` does. `nearest` names a measured run of another configuration."""
     notes = [nearest] if nearest else []
-    if w.dtype == "bf16" and spec.bf16_tflops is None and spec.fp16_tflops is not None:
-        w = replace(w, dtype="fp16")
-        notes.append(f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose")
+    w, note = precision_for(spec, w)
+    notes.extend([note] if note else [])
     p = project(w, spec)
     evidence = evidence_for(spec, specs_path)
     notes.append(
