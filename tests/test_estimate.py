@@ -297,3 +297,14 @@ def test_explain_puts_the_measured_step_beside_the_modelled_one(tmp_path: Path) 
     assert json.loads(by_gpu.stdout)["breakdown"]["measured_step_time_s"] == pytest.approx(16 * 1024 / 100_000)
     bad = runner.invoke(app, ["estimate", "--tokens-per-sec", "1000", "--explain"])
     assert bad.exit_code == 2 and "--explain" in bad.stderr
+
+
+def test_prices_that_are_not_an_observed_listing_say_so() -> None:
+    """A 'typical' figure, a median mixing 40 and 80 GB cards, or a quote that names no A100 variant carries a note."""
+    flagged = {(o.provider, o.price_per_hour_usd): o.notes for o in all_offers() if o.notes}
+    assert "typical" in flagged[("vast", 0.50)]
+    assert "40 GB and 80 GB" in flagged[("vast", 0.835)]
+    assert "does not say which A100" in flagged[("lambda", 1.29)]
+    for offer in all_offers():
+        if "typical" in offer.instance or "not distinguished" in offer.instance or "as quoted" in offer.source:
+            assert offer.notes, offer

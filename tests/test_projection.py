@@ -76,12 +76,19 @@ def test_stored_efficiencies_are_the_fit_of_the_data() -> None:
 
 def test_memory_estimate_against_published_reserved_memory() -> None:
     """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context allowance,
-    which reserved memory does not include) lands within 15% at micro-batch 8 and 32."""
+    which reserved memory does not include) is within 3.5% at micro-batch 8 and under by at most 9% at 32: the
+    bounds the README states."""
+    checked = 0
     for point in published_points():
         if point.reserved_gb is None:
             continue
-        estimate = memory_estimate_gb(point.workload) - CONTEXT_GB
-        assert estimate == pytest.approx(point.reserved_gb, rel=0.15), point.name
+        error = (memory_estimate_gb(point.workload) - CONTEXT_GB) / point.reserved_gb - 1
+        if point.workload.micro_batch == 8:
+            assert abs(error) <= 0.035, (point.name, error)
+        else:
+            assert -0.09 <= error < 0, (point.name, error)
+        checked += 1
+    assert checked == 4
 
 
 def test_memory_fit_flags_a_batch_that_does_not_fit() -> None:
@@ -102,3 +109,14 @@ def test_projection_orders_gpus_as_their_datasheets_do() -> None:
 def test_a_gpu_without_a_peak_for_the_precision_cannot_be_projected() -> None:
     with pytest.raises(GptbenchError, match="no dense bf16 peak"):
         project(GPT2, find_gpu("t4"))
+
+
+def test_readme_flops_per_token_agree_with_the_reports() -> None:
+    """The README names both counts: GPT-2's vocabulary, and the padded one gptbench's reports use by default."""
+    from gptbench.bench.flops import flops_per_token  # torch-free: the FLOP count is plain arithmetic on the config
+    from gptbench.model.config import GPTConfig
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    gpt2 = GPTConfig.from_name("124m")
+    assert f"{flops_per_token(gpt2, 1024):,.0f} FLOPs per\ntoken with GPT-2's 50,257-token vocabulary" in readme
+    assert f"count the padded LM head, as the GPU computes it: {flops_per_token(gpt2.padded(), 1024):,.0f}" in readme

@@ -305,6 +305,7 @@ def offer_dict(row: OfferEstimate) -> dict[str, Any]:
         "price_basis": o.price_basis,
         "observed": o.observed,
         "source": o.source,
+        "notes": o.notes or None,
     }
     if e is None:
         return {**offer, "basis": None, "problem": row.problem}

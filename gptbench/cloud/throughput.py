@@ -279,8 +279,9 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
         f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
         "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
         " context) against the datasheet memory",
-        "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing);"
-        " they change, so check the provider; update with --catalog-file or $GPTBENCH_PRICES_FILE",
+        "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing;"
+        " a row that is not one observed listing says so in its notes, --json); they change, so check the provider;"
+        " update with --catalog-file or $GPTBENCH_PRICES_FILE",
     ]
     if plan.overhead:
         lines.append(f"overhead: +{plan.overhead:.0%} time for evaluation, checkpoints and restarts")
