@@ -255,7 +255,7 @@ def test_projection_carries_its_evidence_and_a_band(tmp_path: Path) -> None:
     fast, slow = data["hours_range"]
     assert fast < data["hours"] < slow
     h100 = json.loads(runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]).stdout)
-    assert h100["throughput"]["evidence"].startswith("validated: 2 published points on this GPU")
+    assert h100["throughput"]["evidence"].startswith("validated: 2 published points")
     catalog = json.loads(runner.invoke(app, ["estimate", "--catalog", "--reports-dir", str(tmp_path), "--json"]).stdout)
     assert all(o["evidence"] and o["hours_range"] for o in catalog["offers"] if o["basis"] == "projected")
 

@@ -96,6 +96,10 @@ def _percent_range(errors: Sequence[float]) -> str:
     return f"{low:+.0%}" if abs(high - low) < 0.005 else f"{low:+.0%} to {high:+.0%}"
 
 
+def _count(n: int, what: str) -> str:
+    return "" if n == 0 else f"{n} {what}{'s' if n > 1 else ''}"
+
+
 def band_basis(held_out: Sequence[tuple[str, str, float]] = LEAVE_ONE_OUT) -> str:
     """Where a projection's band comes from, in words."""
     errors = [error for _, _, error in held_out]
@@ -112,11 +116,13 @@ def evidence_for(
     if not errors:
         return Evidence("extrapolation", "datasheet extrapolation: not validated", 0, (1.0, 1.0), band_basis(held_out))
     band, basis = band_factors(errors), band_basis(held_out)
-    own = [error for _, gpu, error in held_out if gpu == spec.name]
+    own = [(name, error) for name, gpu, error in held_out if gpu == spec.name]
     if own:
-        n = len(own)
-        label = f"validated: {n} published point{'s' if n > 1 else ''} on this GPU, leave-one-out error {_percent_range(own)}"
-        return Evidence("validated", label, n, band, basis)
+        reports = sum(1 for name, _ in own if "#" in name)  # report points are named FILE#RUN (calibration.report_points)
+        counts = [_count(len(own) - reports, "published point"), _count(reports, "gptbench report run")]
+        evidence = " and ".join(c for c in counts if c)
+        label = f"validated: {evidence} on this GPU, leave-one-out error {_percent_range([e for _, e in own])}"
+        return Evidence("validated", label, len(own), band, basis)
     names = {row.name: row.architecture for row in gpu_specs(specs_path)}
     siblings = sorted({gpu for _, gpu, _ in held_out if spec.architecture and names.get(gpu) == spec.architecture})
     if siblings:
