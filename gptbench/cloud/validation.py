@@ -19,29 +19,30 @@ from gptbench.errors import GptbenchError
 # Every held-out point must be projected within this factor of its measurement (projected / measured - 1), and
 # tests/test_validation.py holds the leave-one-out errors (not the in-sample ones) to it. It is the worst held-out
 # error on record, rounded up: a statement of how wrong a projection has been, not a target.
-LEAVE_ONE_OUT_BOUND = 0.70
+LEAVE_ONE_OUT_BOUND = 0.75
 
 # (point, GPU, leave-one-out error = projected without the point / measured - 1), as printed by
 # `python benchmarks/projection_vs_measured.py --fit` (calibration.csv plus committed GPU reports).
 LEAVE_ONE_OUT: tuple[tuple[str, str, float], ...] = (
-    ("raschka-a100-flash-eager", "a100-sxm4-40gb", 0.173),
+    ("raschka-a100-flash-eager", "a100-sxm4-40gb", 0.180),
     ("raschka-a100-compile", "a100-sxm4-40gb", -0.159),
-    ("raschka-a100-vocab64", "a100-sxm4-40gb", 0.171),
-    ("raschka-a100-batch32", "a100-sxm4-40gb", 0.085),
-    ("llmc-8xa100", "a100-sxm4-80gb", -0.250),
-    ("runpod-b200-b128", "b200", 0.394),
+    ("raschka-a100-vocab64", "a100-sxm4-40gb", 0.189),
+    ("raschka-a100-batch32", "a100-sxm4-40gb", 0.102),
+    ("llmc-8xa100", "a100-sxm4-80gb", -0.237),
+    ("runpod-b200-b128", "b200", 0.413),
     ("runpod-h200-b128", "h200", 0.031),
     ("runpod-h100-sxm-b64", "h100-sxm", 0.012),
-    ("runpod-h100-pcie-b64", "h100-pcie", 0.162),
-    ("runpod-h100-nvl-b128", "h100-nvl", 0.692),
-    ("runpod-a100-sxm4-80gb-b64", "a100-sxm4-80gb", -0.213),
-    ("runpod-a100-pcie-80gb-b64", "a100-pcie-80gb", -0.124),
-    ("runpod-l40s-b32", "l40s", 0.082),
-    ("runpod-l40-b32", "l40", -0.051),
-    ("runpod-rtx5090-b32", "rtx5090", -0.430),
-    ("runpod-a6000-b64", "a6000", -0.143),
-    ("runpod-l4-b16", "l4", 0.268),
-    ("llmc-8xh100", "h100-sxm", -0.020),
+    ("runpod-h100-pcie-b64", "h100-pcie", 0.177),
+    ("runpod-h100-nvl-b128", "h100-nvl", 0.717),
+    ("runpod-a100-sxm4-80gb-b64", "a100-sxm4-80gb", -0.199),
+    ("runpod-a100-pcie-80gb-b64", "a100-pcie-80gb", -0.109),
+    ("runpod-l40s-b32", "l40s", 0.095),
+    ("runpod-l40-b32", "l40", -0.036),
+    ("runpod-rtx5090-b32", "rtx5090", -0.420),
+    ("runpod-a6000-b64", "a6000", -0.130),
+    ("runpod-l4-b16", "l4", 0.284),
+    ("llmc-8xh100", "h100-sxm", -0.006),
+    ("nanogpt-rtx4090", "rtx4090", -0.193),
 )
 
 
