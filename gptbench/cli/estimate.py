@@ -253,6 +253,7 @@ def _throughput_dict(t: Throughput) -> dict[str, Any]:
         "tokens_per_sec_p90": t.tokens_per_sec_p90,
         "range_basis": t.range_basis if t.tokens_per_sec_p10 else None,
         "evidence": t.evidence,
+        "notes": list(t.notes),
         "power_w": t.power_w,
         "scaling_efficiency": t.scaling_efficiency,
         "memory_estimate_gb": t.memory_gb,
