@@ -308,3 +308,13 @@ def test_prices_that_are_not_an_observed_listing_say_so() -> None:
     for offer in all_offers():
         if "typical" in offer.instance or "not distinguished" in offer.instance or "as quoted" in offer.source:
             assert offer.notes, offer
+
+
+def test_a_gpu_without_bf16_matches_its_fp16_measurement(tmp_path: Path) -> None:
+    """On a V100 `run` picks fp16, so an fp16 run answers a default (bf16) request for that GPU."""
+    report = _report("Tesla V100-SXM2-16GB", rates=(40_000.0,))
+    data = report.to_dict()
+    data["runs"][0]["config"]["dtype"] = "fp16"
+    (tmp_path / "v100.json").write_text(json.dumps(data))
+    out = json.loads(runner.invoke(app, ["estimate", "--gpu", "v100", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert out["basis"] == "measured" and out["tokens_per_sec"] == 40_000.0

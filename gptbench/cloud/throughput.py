@@ -54,9 +54,15 @@ def _load_with_raw(path: Path) -> tuple[Report, dict[str, Any]]:
     return report, json.loads(path.read_text(encoding="utf-8"))
 
 
-def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
+def _raw_run(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    """Run `index` of a report's raw JSON, or {} where the file has no such run object."""
     runs = raw.get("runs")
-    result = runs[index].get("result") if isinstance(runs, list) and index < len(runs) and isinstance(runs[index], dict) else None
+    run = runs[index] if isinstance(runs, list) and index < len(runs) else None
+    return run if isinstance(run, dict) else {}
+
+
+def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    result = _raw_run(raw, index).get("result")
     return result if isinstance(result, dict) else {}
 
 
@@ -174,9 +180,7 @@ def measured_on(
     for path, report, raw, i in _runs_on(spec, folder, specs_path):
         run = report.runs[i]
         rate = (run.result.tokens_per_sec or 0.0) / run.config.world_size
-        raw_runs = raw.get("runs")
-        raw_run = raw_runs[i] if isinstance(raw_runs, list) and i < len(raw_runs) and isinstance(raw_runs[i], dict) else {}
-        differences = config_differences(w, run, raw_run)
+        differences = config_differences(w, run, _raw_run(raw, i))
         if not differences and (best is None or rate > best[0]):
             best = (rate, from_run(path, report, raw, i, specs_path))
         elif differences and (nearest is None or len(differences) < nearest[0]):
@@ -225,7 +229,7 @@ def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, 
 def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput:
     """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection
     (naming the nearest run of another configuration on this GPU, if any)."""
-    measured, nearest = measured_on(spec, w, folder, specs_path)
+    measured, nearest = measured_on(spec, precision_for(spec, w)[0], folder, specs_path)  # fp16 where `run` would use it
     if measured is None:
         return projected(spec, w, specs_path, nearest)
     # It ran, at its own batch; whether the requested batch fits is still the estimate's call.
