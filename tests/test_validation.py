@@ -52,12 +52,12 @@ def test_a_wrong_calibration_figure_fails_the_leave_one_out(tmp_path: Path) -> N
     """An 8-GPU node's throughput recorded as one GPU's is projected far outside the bound, and a figure off by 2x
     moves its leave-one-out error away from the stored table (which test_stored_leave_one_out_table... then fails)."""
     node = _with_row_changed(tmp_path, "llmc-8xh100", gpus="1")
-    held = {h.name: h for h in leave_one_out(published_points(node))}
-    assert abs(held["llmc-8xh100"].error) > LEAVE_ONE_OUT_BOUND
+    (held,) = leave_one_out(published_points(node), only={"llmc-8xh100"})
+    assert abs(held.error) > LEAVE_ONE_OUT_BOUND
     doubled = _with_row_changed(tmp_path, "runpod-l40s-b32", tokens_per_sec=str(2 * 142641))
-    held = {h.name: h for h in leave_one_out(published_points(doubled))}
+    (held,) = leave_one_out(published_points(doubled), only={"runpod-l40s-b32"})
     stored = {name: error for name, _, error in LEAVE_ONE_OUT}
-    assert abs(held["runpod-l40s-b32"].error - stored["runpod-l40s-b32"]) > 0.3
+    assert abs(held.error - stored["runpod-l40s-b32"]) > 0.3
 
 
 def test_committed_gpu_reports_are_held_out_too() -> None:

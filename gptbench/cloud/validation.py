@@ -7,7 +7,7 @@ The leave-one-out errors are fitted by `python benchmarks/projection_vs_measured
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +62,16 @@ class HeldOut:
         return self.projected_per_gpu / self.measured_per_gpu - 1
 
 
-def leave_one_out(points: Sequence[CalibrationPoint], specs_path: str | Path | None = None) -> list[HeldOut]:
-    """For each point: fit the efficiencies on the others, project it, and keep the result."""
+def leave_one_out(
+    points: Sequence[CalibrationPoint], specs_path: str | Path | None = None, only: Collection[str] | None = None
+) -> list[HeldOut]:
+    """For each point (or each named in `only`): fit the efficiencies on the others, project it, keep the result."""
     if len(points) < 2:
         raise GptbenchError("leave-one-out needs at least two calibration points")
     held = []
     for i, point in enumerate(points):
+        if only is not None and point.name not in only:
+            continue
         fitted = fit([p for j, p in enumerate(points) if j != i], specs_path)
         projected = projected_per_gpu(point, fitted, specs_path)
         held.append(HeldOut(point.name, point.gpu, point.tokens_per_sec_per_gpu, projected, fitted))
