@@ -24,7 +24,6 @@ class GpuSpec:
     aliases: tuple[str, ...]
     vendor: str
     form_factor: str
-    architecture: str  # the chip family (hopper, ada, ampere-ga100...): which GPUs share one calibration's evidence
     memory_gb: float | None
     memory_bw_gbs: float | None
     bf16_tflops: float | None
@@ -34,6 +33,7 @@ class GpuSpec:
     board_power_w: float | None
     source: str
     source_date: str
+    architecture: str = ""  # the chip family (hopper, ada, ampere-ga100...): which GPUs share a calibration's evidence
 
     def peak_tflops(self, dtype: str, tf32: bool) -> float | None:
         """The dense peak for the precision the matmuls run in: bf16, fp16, or fp32 (tf32 when enabled)."""
