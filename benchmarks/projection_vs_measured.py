@@ -1,12 +1,14 @@
 """Does the projection model match what was measured? And does `gptbench estimate` answer in well under a second?
 
 Prints, for every published calibration point (gptbench/cloud/calibration.csv) and every run of every report
-committed to reports/, the measured tokens/s per GPU, the projected one and their ratio, plus the memory estimate
-against the reserved memory where the source gives it. Then times `gptbench estimate` against the CLI's own
-start-up (`gptbench --help`) in the same run.
+committed to reports/, the measured tokens/s per GPU, the projected one and their ratio (in-sample: the stored
+efficiencies were fitted on these points), plus the memory estimate against the reserved memory where the source
+gives it. Then the leave-one-out table: each point projected by a model fitted without it, the honest error.
+Then times `gptbench estimate` against the CLI's own start-up (`gptbench --help`) in the same run.
 
-    python benchmarks/projection_vs_measured.py               # the comparison and the timing
-    python benchmarks/projection_vs_measured.py --fit         # refit the efficiencies (published + committed GPU reports)
+    python benchmarks/projection_vs_measured.py               # the comparison, leave-one-out and the timing
+    python benchmarks/projection_vs_measured.py --fit         # refit (published + committed GPU reports): prints the
+                                                              # constants for projection.py and validation.py
     python benchmarks/projection_vs_measured.py --reports DIR --no-timing
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
 from gptbench.cloud.projection import CONTEXT_GB, EFFICIENCIES, memory_estimate_gb
+from gptbench.cloud.validation import LEAVE_ONE_OUT_BOUND, HeldOut, band_factors, leave_one_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +41,21 @@ def compare(points: list[CalibrationPoint], title: str) -> None:
             f"{p.name[:38]:38s} {p.gpu:16s} {p.tokens_per_sec_per_gpu:13,.0f} {projected:14,.0f}"
             f" {projected / p.tokens_per_sec_per_gpu:6.2f}  {memory}"
         )
+
+
+def print_leave_one_out(held: list[HeldOut]) -> None:
+    """One line per point: measured, projected by a model fitted without it, the error, and that model's efficiencies."""
+    print(f"\nleave-one-out: each point projected by efficiencies fitted on all the others (bound ±{LEAVE_ONE_OUT_BOUND:.0%})")
+    print(f"{'point':30s} {'gpu':16s} {'measured/GPU':>13s} {'projected/GPU':>14s} {'error':>7s}  fitted without it")
+    for h in held:
+        eff = f"matmul {h.fitted.matmul:.2f}, unaligned {h.fitted.unaligned:.2f}"
+        print(f"{h.name[:30]:30s} {h.gpu:16s} {h.measured_per_gpu:13,.0f} {h.projected_per_gpu:14,.0f} {h.error:+7.0%}  {eff}")
+    errors = [abs(h.error) for h in held]
+    low, high = band_factors([h.error for h in held])
+    print(
+        f"median |error| {statistics.median(errors):.0%}, worst {max(errors):.0%} over {len(held)} points;"
+        f" band on a projected tokens/s: x{low:.2f} to x{high:.2f}"
+    )
 
 
 def wall_s(args: list[str], repeats: int) -> float:
@@ -68,10 +86,13 @@ def main() -> None:
         print(f"\ncommitted reports in {args.reports}: no GPU runs to compare")
     for line in skipped:
         print(f"  skipped: {line}")
+    held = leave_one_out(published + measured)
+    print_leave_one_out(held)
     if args.fit:
         fitted = fit(published + measured)
         names = tuple(p.name for p in published + measured)
         print(f"\nfitted on {len(names)} points: {fitted}\nCALIBRATED_ON = {names}")
+        print("LEAVE_ONE_OUT = (" + "".join(f"\n    ({h.name!r}, {h.gpu!r}, {h.error:.3f})," for h in held) + "\n)")
     if not args.no_timing:
         estimate = ["estimate", "--tokens", "10e9", "--tokens-per-sec", "142000", "--price", "1.29"]
         base, est = wall_s(["--help"], args.repeats), wall_s(estimate, args.repeats)

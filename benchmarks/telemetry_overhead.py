@@ -59,7 +59,7 @@ def main() -> None:
     trainer = Trainer(config, make_source(config.data, config.micro_batch, config.seq_len, config.torch_device))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads · {config.model.preset}, seq {config.seq_len} x batch"
-        f" {config.micro_batch}, fp32, CPU · sampler every {INTERVAL_S} s"
+        f" {config.micro_batch}, {config.dtype}, CPU · sampler every {INTERVAL_S} s"
     )
     run_turn(trainer, 2, sampled=False)  # warm-up, not counted
     times: dict[bool, list[float]] = {True: [], False: []}

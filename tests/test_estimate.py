@@ -245,3 +245,76 @@ def test_a_users_own_catalog_replaces_the_packaged_one(tmp_path: Path, monkeypat
     mine.write_text(header + "uni,cluster node,a100-sxm4-80gb,four,2.00,reserved,2026-11-01,https://example.edu/rates\n")
     bad = runner.invoke(app, [*args, "--catalog-file", str(mine)])
     assert bad.exit_code == 2 and "gpus must be a whole number" in bad.stderr
+
+
+def test_projection_carries_its_evidence_and_a_band(tmp_path: Path) -> None:
+    data = json.loads(runner.invoke(app, ["estimate", "--gpu", "mi300x", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    t = data["throughput"]
+    assert t["evidence"] == "datasheet extrapolation: not validated" and t["range_basis"] == "leave-one-out band"
+    assert t["tokens_per_sec_p10"] < t["tokens_per_sec"] < t["tokens_per_sec_p90"]
+    fast, slow = data["hours_range"]
+    assert fast < data["hours"] < slow
+    h100 = json.loads(runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert h100["throughput"]["evidence"].startswith("validated: 2 published points")
+    catalog = json.loads(runner.invoke(app, ["estimate", "--catalog", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert all(o["evidence"] and o["hours_range"] for o in catalog["offers"] if o["basis"] == "projected")
+
+
+def test_a_measurement_of_another_configuration_is_not_called_measured(tmp_path: Path) -> None:
+    """The report ran batch 16, compiled: asking for batch 32 or eager projects, and names the run it did not use."""
+    _write(tmp_path / "h100.json", _report("NVIDIA H100 80GB HBM3", rates=(1.0e6,)))
+    args = ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]
+    same = json.loads(runner.invoke(app, args).stdout)
+    assert same["basis"] == "measured"
+    other = json.loads(runner.invoke(app, [*args, "--batch", "32", "--no-compile"]).stdout)
+    assert other["basis"] == "projected"
+    note = next(line for line in other["assumptions"] if line.startswith("measured, different configuration"))
+    assert "batch 16 (asked 32)" in note and "compile True (asked False)" in note
+
+
+def test_explain_breaks_the_step_into_groups_with_switches(tmp_path: Path) -> None:
+    args = ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--json", "--explain"]
+    fast = json.loads(runner.invoke(app, args).stdout)["breakdown"]
+    groups = {g["group"]: g for g in fast["groups"]}
+    assert list(groups) == ["matmuls", "attention", "LM head + cross-entropy", "elementwise", "optimizer"]
+    assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0)
+    assert sum(g["time_s"] for g in groups.values()) == pytest.approx(fast["step_time_s"])
+    assert groups["matmuls"]["bound"] == "compute" and max(groups.values(), key=lambda g: g["share"])["group"] == "matmuls"
+    assert fast["measured_step_time_s"] is None  # nothing measured in an empty folder
+    naive = json.loads(runner.invoke(app, [*args, "--attention", "naive", "--no-compile"]).stdout)["breakdown"]
+    attention = next(g for g in naive["groups"] if g["group"] == "attention")
+    assert attention["bound"] == "memory" and "--attention sdpa" in attention["switch"]
+    assert max(naive["groups"], key=lambda g: g["share"])["group"] == "attention"  # flash off: attention dominates
+    table = runner.invoke(app, ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--explain"])
+    assert table.exit_code == 0 and "what would change it" in table.output and "modelled step" in table.output
+
+
+def test_explain_puts_the_measured_step_beside_the_modelled_one(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a100.json", _report(rates=(100_000.0,)))
+    data = json.loads(runner.invoke(app, ["estimate", "--report", str(path), "--explain", "--json"]).stdout)["breakdown"]
+    assert data["measured_step_time_s"] == pytest.approx(16 * 1024 / 100_000) and str(path) in data["measured_source"]
+    by_gpu = runner.invoke(app, ["estimate", "--gpu", "a100", "--reports-dir", str(tmp_path), "--explain", "--json"])
+    assert json.loads(by_gpu.stdout)["breakdown"]["measured_step_time_s"] == pytest.approx(16 * 1024 / 100_000)
+    bad = runner.invoke(app, ["estimate", "--tokens-per-sec", "1000", "--explain"])
+    assert bad.exit_code == 2 and "--explain" in bad.stderr
+
+
+def test_prices_that_are_not_an_observed_listing_say_so() -> None:
+    """A 'typical' figure, a median mixing 40 and 80 GB cards, or a quote that names no A100 variant carries a note."""
+    flagged = {(o.provider, o.price_per_hour_usd): o.notes for o in all_offers() if o.notes}
+    assert "typical" in flagged[("vast", 0.50)]
+    assert "40 GB and 80 GB" in flagged[("vast", 0.835)]
+    assert "does not say which A100" in flagged[("lambda", 1.29)]
+    for offer in all_offers():
+        if "typical" in offer.instance or "not distinguished" in offer.instance or "as quoted" in offer.source:
+            assert offer.notes, offer
+
+
+def test_a_gpu_without_bf16_matches_its_fp16_measurement(tmp_path: Path) -> None:
+    """On a V100 `run` picks fp16, so an fp16 run answers a default (bf16) request for that GPU."""
+    report = _report("Tesla V100-SXM2-16GB", rates=(40_000.0,))
+    data = report.to_dict()
+    data["runs"][0]["config"]["dtype"] = "fp16"
+    (tmp_path / "v100.json").write_text(json.dumps(data))
+    out = json.loads(runner.invoke(app, ["estimate", "--gpu", "v100", "--reports-dir", str(tmp_path), "--json"]).stdout)
+    assert out["basis"] == "measured" and out["tokens_per_sec"] == 40_000.0

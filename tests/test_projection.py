@@ -1,5 +1,5 @@
 """The projection model: FLOP and parameter counts with known answers, the roofline, the memory-fit estimate, and
-that it reproduces the measurements it was calibrated on."""
+that the stored efficiencies are the fit of the calibration data (how well it predicts: tests/test_validation.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gptbench.cloud.calibration import fit, projected_per_gpu, published_points, report_points
+from gptbench.cloud.calibration import fit, published_points, report_points
 from gptbench.cloud.projection import (
     CALIBRATED_ON,
     CONTEXT_GB,
@@ -22,7 +22,7 @@ from gptbench.cloud.projection import (
     step_ops,
 )
 from gptbench.cloud.specs import find_gpu
-from gptbench.cloud.throughput import PROJECTION_TOLERANCE, workload_for
+from gptbench.cloud.throughput import workload_for
 from gptbench.errors import GptbenchError
 
 REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -60,38 +60,35 @@ def test_efficiencies_outside_zero_one_are_refused() -> None:
 
 
 def test_published_points_carry_sources_and_dates() -> None:
-    points = published_points()
-    assert [p.name for p in points] == list(CALIBRATED_ON)
-    for p in points:
+    """The stored efficiencies name every point they were fitted on: the published ones, then committed GPU reports."""
+    points = published_points() + report_points(REPO_REPORTS)[0]
+    assert [p.name for p in points] == list(CALIBRATED_ON), "re-run benchmarks/projection_vs_measured.py --fit"
+    for p in published_points():
         assert "http" in p.source and len(p.observed) == 10, p.name
         find_gpu(p.gpu)
 
 
-def test_projection_reproduces_the_points_it_was_calibrated_on() -> None:
-    """Every calibration point within the stated tolerance, and refitting gives the stored efficiencies."""
-    points = published_points()
-    for point in points:
-        ratio = projected_per_gpu(point, EFFICIENCIES) / point.tokens_per_sec_per_gpu
-        assert 1 - PROJECTION_TOLERANCE <= ratio <= 1 + PROJECTION_TOLERANCE, (point.name, ratio)
+def test_stored_efficiencies_are_the_fit_of_the_data() -> None:
+    """Refitting on the published points plus every committed GPU report (what --fit does) gives the stored values."""
+    points = published_points() + report_points(REPO_REPORTS)[0]
     assert fit(points) == EFFICIENCIES, "re-run benchmarks/projection_vs_measured.py --fit and update EFFICIENCIES"
-
-
-def test_committed_gpu_reports_are_within_tolerance() -> None:
-    """Reports measured on real GPUs and committed to reports/ are held to the same bound (CPU reports have no projection)."""
-    points, _ = report_points(REPO_REPORTS)
-    for point in points:
-        ratio = projected_per_gpu(point, EFFICIENCIES) / point.tokens_per_sec_per_gpu
-        assert 1 - PROJECTION_TOLERANCE <= ratio <= 1 + PROJECTION_TOLERANCE, (point.name, ratio)
 
 
 def test_memory_estimate_against_published_reserved_memory() -> None:
     """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context allowance,
-    which reserved memory does not include) lands within 15% at micro-batch 8 and 32."""
+    which reserved memory does not include) is within 3.5% at micro-batch 8 and under by at most 9% at 32: the
+    bounds the README states."""
+    checked = 0
     for point in published_points():
         if point.reserved_gb is None:
             continue
-        estimate = memory_estimate_gb(point.workload) - CONTEXT_GB
-        assert estimate == pytest.approx(point.reserved_gb, rel=0.15), point.name
+        error = (memory_estimate_gb(point.workload) - CONTEXT_GB) / point.reserved_gb - 1
+        if point.workload.micro_batch == 8:
+            assert abs(error) <= 0.035, (point.name, error)
+        else:
+            assert -0.09 <= error < 0, (point.name, error)
+        checked += 1
+    assert checked == 4
 
 
 def test_memory_fit_flags_a_batch_that_does_not_fit() -> None:
@@ -112,3 +109,14 @@ def test_projection_orders_gpus_as_their_datasheets_do() -> None:
 def test_a_gpu_without_a_peak_for_the_precision_cannot_be_projected() -> None:
     with pytest.raises(GptbenchError, match="no dense bf16 peak"):
         project(GPT2, find_gpu("t4"))
+
+
+def test_readme_flops_per_token_agree_with_the_reports() -> None:
+    """The README names both counts: GPT-2's vocabulary, and the padded one gptbench's reports use by default."""
+    from gptbench.bench.flops import flops_per_token  # torch-free: the FLOP count is plain arithmetic on the config
+    from gptbench.model.config import GPTConfig
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    gpt2 = GPTConfig.from_name("124m")
+    assert f"{flops_per_token(gpt2, 1024):,.0f} FLOPs per\ntoken with GPT-2's 50,257-token vocabulary" in readme
+    assert f"count the padded LM head, as the GPU computes it: {flops_per_token(gpt2.padded(), 1024):,.0f}" in readme

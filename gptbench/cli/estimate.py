@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.throughput import OfferEstimate, catalog_view, for_gpu, from_report, newest_report, workload_for
@@ -57,6 +58,9 @@ def estimate_command(
     catalog: Annotated[bool, typer.Option("--catalog", help="Price every offer in the catalog, cheapest first.")] = False,
     catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
     specs_file: Annotated[Optional[Path], typer.Option(help="Your own GPU spec table (same columns as gpus.csv).")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Where the step's time goes, per operation group (needs --gpu or a report).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
 ) -> None:
     """Hours and dollars for a whole run: from a report, a given tokens/s, or projected for hardware you don't have."""
@@ -65,6 +69,10 @@ def estimate_command(
     workload = workload_for(model, seq, batch, dtype, compile, attention)
     if tokens_per_sec is not None and report is not None:
         raise GptbenchError("pass either --tokens-per-sec or --report, not both")
+    if explain and (catalog or tokens_per_sec is not None):
+        raise GptbenchError(
+            "--explain breaks down one GPU's step: use it with --gpu NAME or a report, not --catalog/--tokens-per-sec"
+        )
     if catalog:
         if tokens_per_sec is not None or report is not None:
             raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")
@@ -77,15 +85,17 @@ def estimate_command(
         if not tokens_per_sec > 0:
             raise GptbenchError(f"--tokens-per-sec must be positive, got {tokens_per_sec:g}")
         throughput = Throughput(tokens_per_sec, "given", "--tokens-per-sec", gpu=spec.name if spec else None)
-    elif report is not None:
-        if spec is not None:
-            raise GptbenchError("--gpu and --report both name the hardware; drop --gpu (the report says which GPU it ran on)")
-        throughput, board = from_report(report, run, specs_file)
     elif spec is not None:
+        if report is not None:
+            raise GptbenchError("--gpu and --report both name the hardware; drop --gpu (the report says which GPU it ran on)")
         throughput = for_gpu(spec, workload, reports_dir, specs_file)
     else:
-        throughput, board = from_report(newest_report(reports_dir), run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json)
+        report = report or newest_report(reports_dir)
+        throughput, board = from_report(report, run, specs_file)
+    explained = None
+    if explain:
+        explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
+    _print_estimate(estimate(plan, throughput, board), as_json, explained)
 
 
 def _money(value: float | None) -> str:
@@ -96,20 +106,29 @@ def _hours(hours: float) -> str:
     return f"{hours:,.2f} h = {hours / 24:,.2f} days"
 
 
-def _print_estimate(e: Estimate, as_json: bool) -> None:
+def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None) -> None:
     t = e.throughput
     if as_json:
-        out.print_json(json.dumps(estimate_dict(e)))
+        data = estimate_dict(e)
+        if explained is not None:
+            data["breakdown"] = breakdown_dict(explained)
+        out.print_json(json.dumps(data))
         return
     label = f" ({t.basis})"
     table = Table(title=f"gptbench estimate · {t.basis}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("tokens", f"{e.plan.tokens:,.0f}")
-    table.add_row("throughput", f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}")
+    rate = f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}"
+    if e.hours_range and t.basis == "projected":
+        slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
+        rate += f"  ({t.range_basis}: {slow:,.0f}–{fast:,.0f})"
+    table.add_row("throughput", rate)
+    if t.evidence:
+        table.add_row("evidence", escape(t.evidence))
     time = _hours(e.hours)
     if e.hours_range:
-        time += f"  (p90–p10 speed: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
+        time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
     table.add_row("time" + label if t.basis == "projected" else "time", time)
     if e.cost_usd is not None:
         cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
@@ -128,7 +147,48 @@ def _print_estimate(e: Estimate, as_json: bool) -> None:
     out.print(table)
     if t.fits is False:
         out.print("[yellow]warning:[/yellow] estimated not to fit in memory at this batch; try a smaller --batch", soft_wrap=True)
+    if explained is not None:
+        _print_breakdown(explained)
     _print_assumptions(e.assumptions)
+
+
+def _print_breakdown(b: Breakdown) -> None:
+    table = Table(title=f"where a step's time goes on {b.gpu} (modelled: the projection's operations)", title_justify="left")
+    for name, justify in (
+        ("group", "left"),
+        ("ms", "right"),
+        ("share", "right"),
+        ("bound", "left"),
+        ("what would change it", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for g in b.groups:
+        table.add_row(g.group, f"{g.time_s * 1e3:,.1f}", f"{g.share:.0%}", g.bound, escape(g.switch))
+    table.add_row("modelled step", f"{b.step_time_s * 1e3:,.1f}", "100%", "", "")
+    if b.measured_step_time_s is not None:
+        ratio = b.step_time_s / b.measured_step_time_s
+        table.add_row(
+            "measured step",
+            f"{b.measured_step_time_s * 1e3:,.1f}",
+            "",
+            "",
+            escape(f"{b.measured_source}; modelled/measured {ratio:.2f}"),
+        )
+    out.print(table)
+
+
+def breakdown_dict(b: Breakdown) -> dict[str, Any]:
+    """The --explain table as JSON-ready data (times in seconds, shares as 0-1 fractions)."""
+    return {
+        "gpu": b.gpu,
+        "basis": "modelled",
+        "step_time_s": b.step_time_s,
+        "groups": [
+            {"group": g.group, "time_s": g.time_s, "share": g.share, "bound": g.bound, "switch": g.switch} for g in b.groups
+        ],
+        "measured_step_time_s": b.measured_step_time_s,
+        "measured_source": b.measured_source,
+    }
 
 
 def _print_assumptions(lines: list[str]) -> None:
@@ -151,8 +211,8 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
         ("$/hour", "right"),
         ("tok/s", "right"),
         ("basis", "left"),
-        ("time", "right"),
-        ("cost", "right"),
+        ("time (range)", "right"),
+        ("cost (range)", "right"),
         ("fits", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -164,7 +224,16 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
             table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
             continue
         fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
-        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", e.throughput.basis, f"{e.hours:,.1f} h", _money(e.cost_usd), fits)
+        time, cost = f"{e.hours:,.1f} h", _money(e.cost_usd)
+        if e.hours_range:  # measured: the p90-p10 steps; projected: the leave-one-out band
+            time += f" ({e.hours_range[0]:,.0f}–{e.hours_range[1]:,.0f})"
+        if e.cost_range_usd:
+            cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"
+        basis = e.throughput.basis
+        if e.throughput.evidence:  # what backs a projection, in a word: the full label is in --json
+            short = {"validated:": "validated", "same": "same arch", "datasheet": "datasheet"}
+            basis += "\n" + short.get(e.throughput.evidence.split()[0], "")
+        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", basis, time, cost, fits)
     if rows:
         dates = sorted(r.offer.observed for r in rows)
         notes = [*notes, f"prices observed {dates[0]} to {dates[-1]} (instance names, dates and sources: --json)"]
@@ -182,6 +251,9 @@ def _throughput_dict(t: Throughput) -> dict[str, Any]:
         "config": t.config,
         "tokens_per_sec_p10": t.tokens_per_sec_p10,
         "tokens_per_sec_p90": t.tokens_per_sec_p90,
+        "range_basis": t.range_basis if t.tokens_per_sec_p10 else None,
+        "evidence": t.evidence,
+        "notes": list(t.notes),
         "power_w": t.power_w,
         "scaling_efficiency": t.scaling_efficiency,
         "memory_estimate_gb": t.memory_gb,
@@ -234,6 +306,7 @@ def offer_dict(row: OfferEstimate) -> dict[str, Any]:
         "price_basis": o.price_basis,
         "observed": o.observed,
         "source": o.source,
+        "notes": o.notes or None,
     }
     if e is None:
         return {**offer, "basis": None, "problem": row.problem}
@@ -243,7 +316,10 @@ def offer_dict(row: OfferEstimate) -> dict[str, Any]:
         "tokens_per_sec": e.tokens_per_sec,
         "scaling_efficiency": e.scaling_efficiency,
         "hours": e.hours,
+        "hours_range": list(e.hours_range) if e.hours_range else None,
         "cost_usd": e.cost_usd,
+        "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
+        "evidence": e.throughput.evidence,
         "fits": e.throughput.fits,
         "memory_estimate_gb": e.throughput.memory_gb,
         "throughput": _throughput_dict(e.throughput),

@@ -34,8 +34,10 @@ class Throughput:
     gpus: int = 1
     config: str | None = None  # the configuration the figure is for, in words
     gpu: str | None = None  # a gpus.csv name, when known
-    tokens_per_sec_p10: float | None = None  # slow end of the measured steps
+    tokens_per_sec_p10: float | None = None  # slow end: of the measured steps, or of a projection's error band
     tokens_per_sec_p90: float | None = None
+    range_basis: str = "p90–p10 speed"  # what the range is: the measured steps' spread, or the leave-one-out band
+    evidence: str | None = None  # a projection's label: validated on this GPU, same architecture, or extrapolated
     power_w: float | None = None  # measured average power of those GPUs (report telemetry), when present
     scaling_efficiency: float | None = None  # measured multi-GPU efficiency (report), when present
     memory_gb: float | None = None  # projected peak memory (projections only)
@@ -101,7 +103,7 @@ class Estimate:
     scaling_basis: str  # given | measured | assumed | as measured (same GPU count) | none (one GPU)
     tokens_per_sec: float  # global, at `gpus`
     hours: float  # overhead included
-    hours_range: tuple[float, float] | None  # at the p90 and p10 throughput
+    hours_range: tuple[float, float] | None  # at the fast and slow end of the throughput's range
     price_per_hour_usd: float | None  # all GPUs
     cost_usd: float | None
     cost_range_usd: tuple[float, float] | None
@@ -176,6 +178,8 @@ def assumptions(e: Estimate) -> list[str]:
     t, plan = e.throughput, e.plan
     lines = [f"tokens: {plan.tokens:,.0f} ({plan.tokens_how})" if plan.tokens_how else f"tokens: {plan.tokens:,.0f}"]
     lines.append(f"throughput: {t.tokens_per_sec:,.0f} tok/s on {t.gpus} {t.device}(s), {t.basis}, from {t.source}")
+    if t.evidence:
+        lines.append(f"evidence: {t.evidence}")
     if t.config:
         lines.append(f"configuration: {t.config}")
     lines.extend(t.notes)

@@ -27,6 +27,7 @@ class Offer:
     price_basis: str  # on-demand | marketplace (a median or typical listing, not a fixed price)
     observed: str  # YYYY-MM-DD the price was seen
     source: str
+    notes: str = ""  # what the figure is when it is not one observed listing (a typical figure, a mixed median...)
 
     @property
     def price_per_gpu_hour_usd(self) -> float:
@@ -52,6 +53,7 @@ def _offer(row: dict[str, str], where: str) -> Offer:
         price_basis=(row.get("price_basis") or "on-demand").strip(),
         observed=row["observed"].strip(),
         source=row["source"].strip(),
+        notes=(row.get("notes") or "").strip(),
     )
 
 

@@ -33,6 +33,7 @@ class GpuSpec:
     board_power_w: float | None
     source: str
     source_date: str
+    architecture: str = ""  # the chip family (hopper, ada, ampere-ga100...): which GPUs share a calibration's evidence
 
     def peak_tflops(self, dtype: str, tf32: bool) -> float | None:
         """The dense peak for the precision the matmuls run in: bf16, fp16, or fp32 (tf32 when enabled)."""
@@ -58,6 +59,7 @@ def _load(path: str) -> tuple[GpuSpec, ...]:
                 aliases=tuple(a.strip().lower() for a in (r.get("aliases") or "").split(";") if a.strip()),
                 vendor=r.get("vendor", "").strip(),
                 form_factor=r.get("form_factor", "").strip(),
+                architecture=(r.get("architecture") or "").strip().lower(),
                 memory_gb=_number(r.get("memory_gb")),
                 memory_bw_gbs=_number(r.get("memory_bw_gbs")),
                 bf16_tflops=_number(r.get("bf16_tflops")),

@@ -4,6 +4,7 @@ or the projection model; and the catalog view that prices every offer. Never imp
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,12 @@ from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.prices import Offer, current_offers
 from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Workload, memory_estimate_gb, project, workload_of
 from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
+from gptbench.cloud.validation import band_basis, evidence_for
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
 from gptbench.reports.render import describe_config
-from gptbench.reports.schema import Report
+from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
-
-# How far the projection was from the measurements it was calibrated on (benchmarks/projection_vs_measured.py
-# prints each; tests/test_projection.py holds it to this bound).
-PROJECTION_TOLERANCE = 0.25
 
 
 def workload_for(
@@ -56,9 +54,15 @@ def _load_with_raw(path: Path) -> tuple[Report, dict[str, Any]]:
     return report, json.loads(path.read_text(encoding="utf-8"))
 
 
-def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
+def _raw_run(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    """Run `index` of a report's raw JSON, or {} where the file has no such run object."""
     runs = raw.get("runs")
-    result = runs[index].get("result") if isinstance(runs, list) and index < len(runs) and isinstance(runs[index], dict) else None
+    run = runs[index] if isinstance(runs, list) and index < len(runs) else None
+    return run if isinstance(run, dict) else {}
+
+
+def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
+    result = _raw_run(raw, index).get("result")
     return result if isinstance(result, dict) else {}
 
 
@@ -92,10 +96,8 @@ def from_run(path: Path, report: Report, raw: dict[str, Any], index: int, specs_
     )
 
 
-def from_report(
-    path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None
-) -> tuple[Throughput, float | None]:
-    """A report's best ok run (or run `run_index`) and the board power of its GPU (None when unknown)."""
+def pick_run(path: str | Path, run_index: int | None = None) -> tuple[Report, dict[str, Any], int]:
+    """A report, its raw JSON, and which run to use: `run_index`, else the fastest ok run."""
     path = Path(path)
     report, raw = _load_with_raw(path)
     if not report.runs:
@@ -106,14 +108,20 @@ def from_report(
         chosen = report.runs[run_index]
         if chosen.result.status != "ok" or not chosen.result.tokens_per_sec:
             raise GptbenchError(f"--run {run_index} of {path} ended with status {chosen.result.status}; pick an ok run")
-        index = run_index
-    else:
-        ok = [i for i, run in enumerate(report.runs) if run.result.status == "ok" and run.result.tokens_per_sec]
-        if not ok:
-            statuses = ", ".join(sorted({run.result.status for run in report.runs}))
-            raise GptbenchError(f"{path}: no run finished ok (status {statuses}); nothing to estimate from")
-        index = max(ok, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
-    throughput = from_run(path, report, raw, index, specs_path)
+        return report, raw, run_index
+    ok = [i for i, run in enumerate(report.runs) if run.result.status == "ok" and run.result.tokens_per_sec]
+    if not ok:
+        statuses = ", ".join(sorted({run.result.status for run in report.runs}))
+        raise GptbenchError(f"{path}: no run finished ok (status {statuses}); nothing to estimate from")
+    return report, raw, max(ok, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
+
+
+def from_report(
+    path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None
+) -> tuple[Throughput, float | None]:
+    """A report's best ok run (or run `run_index`) and the board power of its GPU (None when unknown)."""
+    report, raw, index = pick_run(path, run_index)
+    throughput = from_run(Path(path), report, raw, index, specs_path)
     spec = find_gpu(throughput.gpu, specs_path) if throughput.gpu else None
     return throughput, spec.board_power_w if spec else None
 
@@ -128,10 +136,26 @@ def newest_report(folder: str | Path) -> Path:
     return found[-1]
 
 
-def measured_on(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput | None:
-    """The fastest ok run (per GPU) in `folder` on this GPU with the same model shape, sequence length and precision."""
-    wanted = (w.n_layer, w.n_head, w.n_embd, w.seq_len, w.dtype)
-    best: tuple[float, Throughput] | None = None
+def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[str]:
+    """What in a measured run differs from the asked configuration, among what changes speed; empty when it matches."""
+    c, m = run.config, run.config.model
+    model = raw_run.get("config", {}).get("model", {}) if isinstance(raw_run.get("config"), dict) else {}
+    tied = model.get("tie_head", True) if isinstance(model, dict) else True  # absent: GPT-2's tied head
+    pairs = [
+        ("shape", f"{w.n_layer}x{w.n_head}x{w.n_embd}", f"{m.n_layer}x{m.n_head}x{m.n_embd}"),
+        ("seq", w.seq_len, c.seq_len),
+        ("batch", w.micro_batch, c.micro_batch),
+        ("dtype", w.dtype, c.dtype),
+        ("compile", w.compile, c.compile),
+        ("attention", w.attention, c.attention),
+        ("vocabulary", w.vocab_size, m.vocab_size),
+        ("tied head", w.tied_head, bool(tied)),
+    ]
+    return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
+
+
+def _runs_on(spec: GpuSpec, folder: str | Path, specs_path: str | Path | None) -> Iterator[tuple[Path, Report, dict, int]]:
+    """Every ok run in `folder` measured on this GPU: (path, report, raw JSON, run index)."""
     for path in find_reports(folder):
         try:
             report, raw = _load_with_raw(path)
@@ -142,28 +166,55 @@ def measured_on(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str 
         if matched is None or matched.name != spec.name:
             continue
         for i, run in enumerate(report.runs):
-            c, rate = run.config, run.result.tokens_per_sec
-            if (c.model.n_layer, c.model.n_head, c.model.n_embd, c.seq_len, c.dtype) != wanted:
-                continue
-            if run.result.status == "ok" and rate and (best is None or rate / c.world_size > best[0]):
-                best = (rate / c.world_size, from_run(path, report, raw, i, specs_path))
-    return best[1] if best else None
+            if run.result.status == "ok" and run.result.tokens_per_sec:
+                yield path, report, raw, i
 
 
-def projected(spec: GpuSpec, w: Workload) -> Throughput:
-    """The projection model's tokens/s for one GPU; fp16 stands in for bf16 on GPUs without bf16, as `run` does."""
-    notes = []
+def measured_on(
+    spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None
+) -> tuple[Throughput | None, str | None]:
+    """The fastest run (per GPU) in `folder` on this GPU with the asked configuration (shape, seq, batch, dtype,
+    compile, attention, vocabulary, tied head); else None and a line naming the nearest other run and how it differs."""
+    best: tuple[float, Throughput] | None = None
+    nearest: tuple[int, str] | None = None
+    for path, report, raw, i in _runs_on(spec, folder, specs_path):
+        run = report.runs[i]
+        rate = (run.result.tokens_per_sec or 0.0) / run.config.world_size
+        differences = config_differences(w, run, _raw_run(raw, i))
+        if not differences and (best is None or rate > best[0]):
+            best = (rate, from_run(path, report, raw, i, specs_path))
+        elif differences and (nearest is None or len(differences) < nearest[0]):
+            line = f"measured, different configuration: {rate:,.0f} tok/s per GPU in {path} run {i} ({'; '.join(differences)})"
+            nearest = (len(differences), line)
+    return (best[1] if best else None), (None if best or nearest is None else nearest[1])
+
+
+def precision_for(spec: GpuSpec, w: Workload) -> tuple[Workload, str | None]:
+    """The workload as `gptbench run` would run it on `spec`: fp16 where the GPU has no bf16 (and a note saying so)."""
     if w.dtype == "bf16" and spec.bf16_tflops is None and spec.fp16_tflops is not None:
-        w = replace(w, dtype="fp16")
-        notes.append(f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose")
+        return replace(w, dtype="fp16"), f"{spec.name} has no bf16: projected in fp16, as `gptbench run` would choose"
+    return w, None
+
+
+def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, nearest: str | None = None) -> Throughput:
+    """The projection model's tokens/s for one GPU, with its evidence label and leave-one-out band; fp16 stands in
+    for bf16 on GPUs without bf16, as `run` does. `nearest` names a measured run of another configuration."""
+    notes = [nearest] if nearest else []
+    w, note = precision_for(spec, w)
+    notes.extend([note] if note else [])
     p = project(w, spec)
+    evidence = evidence_for(spec, specs_path)
     notes.append(
         f"projected by gptbench's roofline model: matmuls at {EFFICIENCIES.matmul:.0%} of the dense peak, memory traffic at "
-        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; calibrated on {len(CALIBRATED_ON)} published A100 measurements, "
-        f"which it reproduces to within ±{PROJECTION_TOLERANCE:.0%}"
+        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; fitted on {len(CALIBRATED_ON)} published measurements; "
+        f"range: {evidence.band_basis.removeprefix('band: ')}"
     )
     return Throughput(
         tokens_per_sec=p.tokens_per_sec,
+        tokens_per_sec_p10=p.tokens_per_sec * evidence.band[0],
+        tokens_per_sec_p90=p.tokens_per_sec * evidence.band[1],
+        range_basis="leave-one-out band",
+        evidence=evidence.label,
         basis="projected",
         source=f"projection for {spec.name} ({spec.source_date} datasheet)",
         gpus=1,
@@ -176,10 +227,11 @@ def projected(spec: GpuSpec, w: Workload) -> Throughput:
 
 
 def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput:
-    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection."""
-    measured = measured_on(spec, w, folder, specs_path)
+    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection
+    (naming the nearest run of another configuration on this GPU, if any)."""
+    measured, nearest = measured_on(spec, precision_for(spec, w)[0], folder, specs_path)  # fp16 where `run` would use it
     if measured is None:
-        return projected(spec, w)
+        return projected(spec, w, specs_path, nearest)
     # It ran, at its own batch; whether the requested batch fits is still the estimate's call.
     return replace(measured, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
 
@@ -224,13 +276,16 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
     lines = [
         f"tokens: {plan.tokens:,.0f}" + (f" ({plan.tokens_how})" if plan.tokens_how else ""),
         f"configuration: {describe_workload(w)} (gptbench's CUDA defaults unless --batch/--dtype/--seq say otherwise)",
-        "measured: the fastest run in the reports folder on that GPU with this model, sequence length and precision;"
-        " projected: gptbench's roofline model (see README, 'How projections are made'), about ±25% on its calibration points",
+        "measured: the fastest run in the reports folder on that GPU with this configuration (shape, seq, batch, dtype,"
+        " compile, attention, vocabulary, tied head); projected: gptbench's roofline model (README, 'How projections are"
+        " made'), under it what backs it: validated (published points on that GPU), same arch (as a validated GPU) or"
+        f" datasheet (not validated); time and cost ranges: measured p90-p10 steps, or {band_basis().removeprefix('band: ')}",
         f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
         "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
         " context) against the datasheet memory",
-        "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing);"
-        " they change, so check the provider; update with --catalog-file or $GPTBENCH_PRICES_FILE",
+        "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing;"
+        " a row that is not one observed listing says so in its notes, --json); they change, so check the provider;"
+        " update with --catalog-file or $GPTBENCH_PRICES_FILE",
     ]
     if plan.overhead:
         lines.append(f"overhead: +{plan.overhead:.0%} time for evaluation, checkpoints and restarts")
