@@ -112,3 +112,15 @@ def test_projection_orders_gpus_as_their_datasheets_do() -> None:
 def test_a_gpu_without_a_peak_for_the_precision_cannot_be_projected() -> None:
     with pytest.raises(GptbenchError, match="no dense bf16 peak"):
         project(GPT2, find_gpu("t4"))
+
+
+def test_book_presets_are_projected_as_the_books_model() -> None:
+    """`estimate --model book-124m`: an untied head (its own 38.6M weights, their gradients and AdamW state), dropout
+    masks, and the book's 50257 vocabulary; slower and larger than GPT-2 at the same batch."""
+    book = workload_for("book-124m", 1024, 8, "bf16", True, "sdpa")
+    gpt2 = workload_for("124m", 1024, 8, "bf16", True, "sdpa")
+    assert (book.tied_head, book.dropout, book.vocab_size) == (False, True, 50257)
+    assert book.n_params - gpt2.n_params == pytest.approx(50257 * 768, abs=50_000)  # less GPT-2's padding and qkv bias
+    a100 = find_gpu("a100-sxm4-40gb")
+    assert project(book, a100).tokens_per_sec < project(gpt2, a100).tokens_per_sec
+    assert memory_estimate_gb(book) > memory_estimate_gb(gpt2)

@@ -83,7 +83,7 @@ class RunOptions:
     n_layer: int | None = None
     n_head: int | None = None
     n_embd: int | None = None
-    vocab_pad: bool = True
+    vocab_pad: bool | None = None  # None: the preset's default (on for GPT-2, off for the book's 50257)
     seq_len: int | None = None
     micro_batch: int | None = None
     grad_accum: int = 1
@@ -112,7 +112,7 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     if opts.dtype is not None and opts.dtype not in DTYPES:
         raise GptbenchError(f"--dtype {opts.dtype}: choose one of auto, {', '.join(DTYPES)}")
     model = GPTConfig.from_name(opts.model, n_layer=opts.n_layer, n_head=opts.n_head, n_embd=opts.n_embd)
-    if opts.vocab_pad:
+    if opts.vocab_pad if opts.vocab_pad is not None else model.pads_by_default:
         model = model.padded()
     device = resolve_device(opts.device)
     defaults = DEVICE_DEFAULTS[device.type]

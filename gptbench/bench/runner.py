@@ -11,7 +11,7 @@ import gptbench
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
-from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
+from gptbench.bench.flops import flops_per_token, formula_for, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
 from gptbench.bench.step import Trainer, matmul_precision
@@ -29,7 +29,9 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
     """The report's description of a configuration."""
     m = config.model
     return RunConfig(
-        model=ModelShape(m.preset, m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size, n_params),
+        model=ModelShape(
+            m.preset, m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size, n_params, m.tie_head, m.qkv_bias, m.dropout
+        ),
         seq_len=config.seq_len,
         micro_batch=config.micro_batch,
         grad_accum=config.grad_accum,
@@ -78,7 +80,7 @@ def account(config: BenchConfig, timing: Timing) -> RunResult:
         step_times_s=[round(t, 6) for t in timing.step_times_s],
         warmup_s=round(timing.warmup_s, 3),
         flops_per_token=fpt,
-        flops_formula=FLOPS_FORMULA,
+        flops_formula=formula_for(config.model),
         achieved_tflops=rate.tokens_per_sec * fpt / 1e12,
         peak_tflops=peak,
         peak_source=source,

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
-Model = Annotated[str, typer.Option(help="Preset: tiny, 124m, 355m, 774m, 1558m.")]
+Model = Annotated[
+    str, typer.Option(help="Preset: tiny, 124m, 355m, 774m, 1558m, or the book's GPTModel: book-124m … book-1558m.")
+]
 NLayer = Annotated[Optional[int], typer.Option(help="Override the preset's layers.")]
 NHead = Annotated[Optional[int], typer.Option(help="Override the preset's attention heads.")]
 NEmbd = Annotated[Optional[int], typer.Option(help="Override the preset's embedding width.")]
@@ -23,7 +25,10 @@ Compile = Annotated[
 Attention = Annotated[str, typer.Option(help="sdpa (fused/flash) or naive (explicit mask + softmax).")]
 AdamW = Annotated[str, typer.Option(help="auto, fused, foreach or for-loop.")]
 Tf32 = Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", help="TF32 fp32 matmuls (default: on for CUDA).")]
-VocabPad = Annotated[bool, typer.Option("--vocab-pad/--no-vocab-pad", help="Pad the vocabulary 50257 → 50304.")]
+VocabPad = Annotated[
+    Optional[bool],
+    typer.Option("--vocab-pad/--no-vocab-pad", help="Pad the vocabulary 50257 → 50304 (default: on; off for book-*)."),
+]
 Data = Annotated[str, typer.Option(help="synthetic, a text file, or token shards (a .bin or a folder).")]
 Steps = Annotated[Optional[int], typer.Option(help="Measured steps (default: 30 on CUDA, 10 on MPS, 8 on CPU).")]
 Warmup = Annotated[Optional[int], typer.Option(help="Warm-up steps, timed apart (default: 3 CUDA, 2 MPS, 1 CPU).")]

@@ -83,7 +83,7 @@ def run(
     attention: opt.Attention = "sdpa",
     adamw: opt.AdamW = "auto",
     tf32: opt.Tf32 = None,
-    vocab_pad: opt.VocabPad = True,
+    vocab_pad: opt.VocabPad = None,
     data: opt.Data = "synthetic",
     steps: opt.Steps = None,
     warmup: opt.Warmup = None,

@@ -56,7 +56,7 @@ def sweep(
     grad_accum: opt.GradAccum = 1,
     adamw: opt.AdamW = "auto",
     tf32: opt.Tf32 = None,
-    vocab_pad: opt.VocabPad = True,
+    vocab_pad: opt.VocabPad = None,
     data: opt.Data = "synthetic",
     steps: opt.Steps = None,
     warmup: opt.Warmup = None,

@@ -55,6 +55,10 @@ class ModelShape:
     vocab_size: int
     block_size: int
     n_params: int
+    # The book's GPTModel switches (added later: reports without them are GPT-2's, the defaults).
+    tie_head: bool = True
+    qkv_bias: bool = True
+    dropout: float = 0.0
 
 
 @dataclass
