@@ -42,8 +42,15 @@ MemoryLimit = Annotated[
 Headroom = Annotated[float, typer.Option(help="Fraction of the memory bound kept free when searching the batch.")]
 MaxBatch = Annotated[int, typer.Option(help="Largest micro-batch the batch search tries.")]
 
+ModelFactory = Annotated[
+    Optional[str],
+    typer.Option(help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION returning an nn.Module (replaces --model)."),
+]
+ModelArg = Annotated[Optional[list[str]], typer.Option(help="key=value passed to the --model-factory function (repeatable).")]
+Vocab = Annotated[Optional[int], typer.Option(help="A --model-factory model's vocabulary, where the module exposes none.")]
+
 # CLI name -> RunOptions field, where they differ.
-_FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps"}
+_FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps", "model_arg": "model_args"}
 
 
 def run_options(**given: Any) -> Any:
@@ -53,6 +60,7 @@ def run_options(**given: Any) -> Any:
     fields = {_FIELDS.get(k, k): v for k, v in given.items()}
     if fields.get("dtype") == "auto":
         fields["dtype"] = None
+    fields["model_args"] = tuple(fields.get("model_args") or ())
     return RunOptions(**fields)
 
 
