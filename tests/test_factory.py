@@ -184,3 +184,17 @@ def test_compare_tells_two_versions_of_a_factory_model_apart(tmp_path: Path) -> 
         write_report(report, tmp_path)
     result = compare(load_runs([tmp_path]), CompareOptions())
     assert any(d.startswith("model source") and "sha256 aaaaaaaaaaaa" in d for d in result.differences)
+
+
+def test_sweep_runs_a_factory_model_in_worker_processes(tmp_path: Path) -> None:
+    """`sweep` measures each point in a fresh process, which rebuilds the module from the config's plain data."""
+    args = ["sweep", "--device", "cpu", "--model-factory", f"{EXAMPLE}:make_model", "--batch", "1,2", "--seq", "32"]
+    for pair in TINY_ARGS:
+        args += ["--model-arg", pair]
+    result = runner.invoke(app, [*args, "--steps", "1", "--warmup", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (path,) = tmp_path.glob("*.json")
+    runs = json.loads(path.read_text())["runs"]
+    assert [r["result"]["status"] for r in runs] == ["ok", "ok"]
+    assert {r["result"]["flops_formula"] for r in runs} == {COUNTED_FORMULA}
+    assert all(r["config"]["model"]["source"]["function"] == "make_model" for r in runs)
