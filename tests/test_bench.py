@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gptbench.bench.config import RunOptions, resolve_config
-from gptbench.bench.flops import flops_per_token, matmul_params, mfu
+from gptbench.bench.flops import flops_per_token, formula_for, matmul_params, mfu
 from gptbench.bench.harness import measure, quantile, throughput
 from gptbench.bench.runner import run_benchmark
 from gptbench.errors import GptbenchError
@@ -18,6 +18,28 @@ def test_flops_per_token_for_gpt2_124m() -> None:
     assert matmul_params(model) == 124_439_808 - 1024 * 768
     # 6 * 123,653,376 + 12 * 12 layers * 1024 positions * 768 width
     assert flops_per_token(model, 1024) == 741_920_256 + 113_246_208
+
+
+def test_flops_per_token_for_the_books_124m_count_the_head_and_neither_table() -> None:
+    model = GPTConfig.from_name("book-124m")
+    # 163,009,536 less the 1024 x 768 position table and the 50257 x 768 token table; the head's matmul stays in
+    assert matmul_params(model) == 163_009_536 - 1024 * 768 - 50257 * 768 == 123_625_728
+    assert flops_per_token(model, 256) == 6 * 123_625_728 + 12 * 12 * 256 * 768
+    assert formula_for(model) != formula_for(GPTConfig.from_name("124m"))
+
+
+def test_book_presets_keep_the_books_vocabulary_unless_asked() -> None:
+    assert resolve_config(RunOptions(device="cpu", model="book-tiny")).model.vocab_size == 50257
+    assert resolve_config(RunOptions(device="cpu", model="book-tiny", vocab_pad=True)).model.vocab_size == 50304
+    assert resolve_config(RunOptions(device="cpu", model="tiny")).model.vocab_size == 50304
+
+
+def test_a_book_run_reports_its_switches() -> None:
+    run = run_benchmark(resolve_config(RunOptions(device="cpu", model="book-tiny", steps=1, warmup_steps=0)))
+    shape = run.config.model
+    assert run.result.status == "ok" and shape.n_params == 6_540_800
+    assert (shape.tie_head, shape.qkv_bias, shape.dropout) == (False, False, 0.1)
+    assert "untied" in run.result.flops_formula
 
 
 def test_mfu_is_a_fraction_of_all_devices_peak() -> None:

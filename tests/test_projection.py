@@ -120,3 +120,15 @@ def test_readme_flops_per_token_agree_with_the_reports() -> None:
     gpt2 = GPTConfig.from_name("124m")
     assert f"{flops_per_token(gpt2, 1024):,.0f} FLOPs per\ntoken with GPT-2's 50,257-token vocabulary" in readme
     assert f"count the padded LM head, as the GPU computes it: {flops_per_token(gpt2.padded(), 1024):,.0f}" in readme
+
+
+def test_book_presets_are_projected_as_the_books_model() -> None:
+    """`estimate --model book-124m`: an untied head (its own 38.6M weights, their gradients and AdamW state), dropout
+    masks, and the book's 50257 vocabulary; slower and larger than GPT-2 at the same batch."""
+    book = workload_for("book-124m", 1024, 8, "bf16", True, "sdpa")
+    gpt2 = workload_for("124m", 1024, 8, "bf16", True, "sdpa")
+    assert (book.tied_head, book.dropout, book.vocab_size) == (False, True, 50257)
+    assert book.n_params - gpt2.n_params == pytest.approx(50257 * 768, abs=50_000)  # less GPT-2's padding and qkv bias
+    a100 = find_gpu("a100-sxm4-40gb")
+    assert project(book, a100).tokens_per_sec < project(gpt2, a100).tokens_per_sec
+    assert memory_estimate_gb(book) > memory_estimate_gb(gpt2)

@@ -73,3 +73,11 @@ def test_bad_files_are_named_in_the_error(tmp_path: Path, content: str, message:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(GptbenchError, match="no such report file"):
         load_report(tmp_path / "nope.json")
+
+
+def test_reports_without_the_book_switches_load_as_gpt2(tmp_path: Path) -> None:
+    data = make_report().to_dict()
+    for key in ("tie_head", "qkv_bias", "dropout"):
+        del data["runs"][0]["config"]["model"][key]
+    shape = Report.from_dict(data).runs[0].config.model
+    assert (shape.tie_head, shape.qkv_bias, shape.dropout) == (True, True, 0.0)

@@ -71,8 +71,21 @@ RUNGS: tuple[Rung, ...] = (
 LARGEST_BATCH = "+ largest micro-batch that fits"
 
 
+def foreign_reason(rung: Rung, config: BenchConfig) -> str | None:
+    """Why a rung cannot reach a --model-factory module: attention and vocabulary are the module's own."""
+    if config.factory is None:
+        return None
+    if "attention" in rung.name:
+        return "--model-factory: the module's attention is its own code; gptbench's attention switch does not reach it"
+    if "vocabulary" in rung.name:
+        return "--model-factory: the module's vocabulary is its own; gptbench cannot pad it"
+    return None
+
+
 def baseline(config: BenchConfig) -> BenchConfig:
     """The ladder's first rung: every optimization off, the rest of `config` (model, seq, batch, steps) kept."""
+    if config.factory is not None:  # the module's own vocabulary stays
+        return replace(config, dtype="fp32", tf32=False, adamw="for-loop", attention="naive", compile=False)
     return replace(
         config,
         dtype="fp32",
@@ -97,7 +110,7 @@ def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
     current = baseline(config)
     planned = []
     for rung in RUNGS:
-        reason = rung.applies(device)
+        reason = rung.applies(device) or foreign_reason(rung, config)
         if reason is None:
             current = rung.change(current)
         planned.append(PlannedRung(rung.name, current, reason))

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import torch
 
 from gptbench.bench.device import has_fast_bf16, resolve_device
+from gptbench.bench.factory import ModelFactory, inspect_factory
 from gptbench.bench.support import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
-from gptbench.model.config import GPTConfig
+from gptbench.model.config import GPT2_VOCAB, GPTConfig
 
 DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
@@ -38,6 +39,9 @@ class BenchConfig:
     lr: float = 6e-4  # GPT-2 small's peak learning rate
     seed: int = 1337
     world_size: int = 1
+    # --model-factory: the user's own module instead of gptbench's GPT. `model` then carries only its vocabulary and
+    # context (its shape fields are placeholders); the factory holds what the module exposes.
+    factory: ModelFactory | None = None
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -84,7 +88,7 @@ class RunOptions:
     n_layer: int | None = None
     n_head: int | None = None
     n_embd: int | None = None
-    vocab_pad: bool = True
+    vocab_pad: bool | None = None  # None: the preset's default (on for GPT-2, off for the book's 50257)
     seq_len: int | None = None
     micro_batch: int | None = None
     grad_accum: int = 1
@@ -98,6 +102,9 @@ class RunOptions:
     steps: int | None = None
     lr: float = 6e-4
     seed: int = 1337
+    model_factory: str | None = None  # path/to/file.py:fn or package.module:fn
+    model_args: tuple[str, ...] = ()  # key=value for the factory
+    vocab: int | None = None  # a factory model's vocabulary where the module does not expose it
 
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
@@ -112,8 +119,12 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     """Turn options into a BenchConfig: pick the device, fill its defaults, and validate everything."""
     if opts.dtype is not None and opts.dtype not in DTYPES:
         raise GptbenchError(f"--dtype {opts.dtype}: choose one of auto, {', '.join(DTYPES)}")
-    model = GPTConfig.from_name(opts.model, n_layer=opts.n_layer, n_head=opts.n_head, n_embd=opts.n_embd)
-    if opts.vocab_pad:
+    factory = None
+    if opts.model_factory is not None:
+        model, factory = factory_model(opts)
+    else:
+        model = GPTConfig.from_name(opts.model, n_layer=opts.n_layer, n_head=opts.n_head, n_embd=opts.n_embd)
+    if factory is None and (opts.vocab_pad if opts.vocab_pad is not None else model.pads_by_default):
         model = model.padded()
     device = resolve_device(opts.device)
     defaults = DEVICE_DEFAULTS[device.type]
@@ -136,7 +147,26 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         steps=_pick(opts.steps, defaults["steps"]),
         lr=opts.lr,
         seed=opts.seed,
+        factory=factory,
     )
+
+
+def factory_model(opts: RunOptions) -> tuple[GPTConfig, ModelFactory]:
+    """The vocabulary and context of a --model-factory module (its own where it exposes them, else --vocab and
+    --seq), as a placeholder GPTConfig, and the resolved factory."""
+    if any(v is not None for v in (opts.n_layer, opts.n_head, opts.n_embd)):
+        raise GptbenchError("--n-layer/--n-head/--n-embd shape gptbench's presets; pass a factory's shape as --model-arg")
+    factory, vocab, context = inspect_factory(opts.model_factory, tuple(opts.model_args))
+    vocab = vocab or opts.vocab or GPT2_VOCAB
+    context = context or opts.seq_len
+    if context is None:
+        raise GptbenchError(f"--model-factory {opts.model_factory}: the module exposes no context length; pass --seq")
+    if vocab < GPT2_VOCAB and opts.data not in (None, "synthetic"):
+        raise GptbenchError(
+            f"--model-factory: the model's vocabulary ({vocab}) is smaller than GPT-2's {GPT2_VOCAB}, which --data is "
+            "tokenized with; use --data synthetic"
+        )
+    return GPTConfig(n_layer=1, n_head=1, n_embd=1, vocab_size=vocab, block_size=context, preset=factory.name), factory
 
 
 def _pick(value, default):  # noqa: ANN001, ANN202 - tiny helper over ints and bools
@@ -177,4 +207,7 @@ def config_to_dict(config: BenchConfig) -> dict:
 
 def config_from_dict(data: dict) -> BenchConfig:
     """The BenchConfig that `config_to_dict` described (validated again on construction)."""
-    return BenchConfig(**{**data, "model": GPTConfig(**data["model"]), "data": DataSpec(**data["data"])})
+    factory = data.get("factory")
+    if factory is not None:
+        factory = ModelFactory(**{**factory, "args": tuple(factory["args"])})
+    return BenchConfig(**{**data, "model": GPTConfig(**data["model"]), "data": DataSpec(**data["data"]), "factory": factory})

@@ -5,12 +5,21 @@ from __future__ import annotations
 from gptbench.model.config import GPTConfig, count_params
 
 FLOPS_FORMULA = "6N + 12LTC (PaLM appx. B; N = params excl. position embeddings, tied LM head counted)"
+# The same convention for an untied head (the book's GPTModel): the head's matmul counts, both lookup tables do not.
+FLOPS_FORMULA_UNTIED = "6N + 12LTC (PaLM appx. B; N = params excl. both embedding tables, untied LM head counted)"
 
 
 def matmul_params(model: GPTConfig) -> int:
     """N: parameters that take part in matrix multiplies. The tied embedding counts (it is the LM head's
-    matmul); the position table does not (it is only looked up). Norms and biases are a rounding error."""
-    return count_params(model) - model.block_size * model.n_embd
+    matmul); the position table does not (it is only looked up). An untied head is a matmul of its own, and then
+    the token table is only looked up too. Norms and biases are a rounding error."""
+    lookups = model.block_size * model.n_embd + (0 if model.tie_head else model.vocab_size * model.n_embd)
+    return count_params(model) - lookups
+
+
+def formula_for(model: GPTConfig) -> str:
+    """The formula string a report records for `model`."""
+    return FLOPS_FORMULA if model.tie_head else FLOPS_FORMULA_UNTIED
 
 
 def flops_per_token(model: GPTConfig, seq_len: int) -> float:

@@ -12,8 +12,9 @@ from gptbench.bench.config import BenchConfig, config_notes
 from gptbench.bench.contention import ContentionWatch
 from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
+from gptbench.bench.factory import COUNTED_FORMULA
 from gptbench.bench.failure import describe_failure
-from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
+from gptbench.bench.flops import flops_per_token, formula_for, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
 from gptbench.bench.step import Trainer, matmul_precision
@@ -23,15 +24,30 @@ from gptbench.cloud.specs import match_device
 from gptbench.data.sources import make_source
 from gptbench.errors import GptbenchError
 from gptbench.model.config import count_params
-from gptbench.reports.schema import Loss, Machine, ModelShape, Report, Run, RunConfig, RunResult
+from gptbench.reports.schema import Loss, Machine, ModelShape, ModelSource, Report, Run, RunConfig, RunResult
 from gptbench.reports.store import utc_now
+
+
+def planned_params(config: BenchConfig) -> int:
+    """The model's parameters before it is built: counted from the shape, or from the factory's module."""
+    return config.factory.n_params if config.factory is not None else count_params(config.model)
+
+
+def model_shape(config: BenchConfig, n_params: int) -> ModelShape:
+    """The report's model: gptbench's GPT with its switches, or a factory's module with where it came from."""
+    m, f = config.model, config.factory
+    if f is None:
+        switches = (m.tie_head, m.qkv_bias, m.dropout)
+        return ModelShape(m.preset, m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size, n_params, *switches)
+    source = ModelSource(f.kind, f.source, f.function, list(f.args), f.sha256)
+    # The switches describe gptbench's GPT only; a factory's module is described by its source instead.
+    return ModelShape(f.name, f.n_layer, f.n_head, f.n_embd, m.vocab_size, m.block_size, n_params, source=source)
 
 
 def run_config(config: BenchConfig, n_params: int) -> RunConfig:
     """The report's description of a configuration."""
-    m = config.model
     return RunConfig(
-        model=ModelShape(m.preset, m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size, n_params),
+        model=model_shape(config, n_params),
         seq_len=config.seq_len,
         micro_batch=config.micro_batch,
         grad_accum=config.grad_accum,
@@ -70,10 +86,10 @@ def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]
     return peak, f"{spec.name} dense {precision}: {spec.source} ({spec.source_date})", None
 
 
-def account(config: BenchConfig, timing: Timing) -> RunResult:
-    """Turn per-step times and losses into the report's numbers."""
+def account(config: BenchConfig, timing: Timing, counted_flops: float | None = None) -> RunResult:
+    """Turn per-step times and losses into the report's numbers; `counted_flops` (per token) replaces the formula."""
     rate = throughput(timing.step_times_s, config.tokens_per_step)
-    fpt = flops_per_token(config.model, config.seq_len)
+    fpt = counted_flops if counted_flops is not None else flops_per_token(config.model, config.seq_len)
     peak, source, note = peak_for(config)
     losses = timing.losses
     return RunResult(
@@ -84,7 +100,7 @@ def account(config: BenchConfig, timing: Timing) -> RunResult:
         step_times_s=[round(t, 6) for t in timing.step_times_s],
         warmup_s=round(timing.warmup_s, 3),
         flops_per_token=fpt,
-        flops_formula=FLOPS_FORMULA,
+        flops_formula=COUNTED_FORMULA if counted_flops is not None else formula_for(config.model),
         achieved_tflops=rate.tokens_per_sec * fpt / 1e12,
         peak_tflops=peak,
         peak_source=source,
@@ -115,7 +131,9 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     try:
         with matmul_precision(config.tf32):
             # Each rank reads its own data (seed + rank); the model's seed is the same everywhere.
-            source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed + rank())
+            source = make_source(
+                config.data, config.micro_batch, config.seq_len, device, config.seed + rank(), vocab=config.model.vocab_size
+            )
             trainer = Trainer(config, source)
             n_params = trainer.n_params
             if device.type == "mps":
@@ -138,7 +156,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
                 on_progress,
                 during_measure=watch.around(sampler),
             )
-        result = account(config, timing)
+        result = account(config, timing, trainer.counted_flops_per_token)
         result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
         # The sampler reads this rank's GPU only, so J/token counts this rank's share of the tokens.
         result.telemetry = sampler.summary(config.tokens_per_step // config.world_size * len(timing.step_times_s))
@@ -156,7 +174,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     result.rank_memory = gather_memory(result.memory)
     result.contention = watch.result()
     result.notes = config_notes(config)
-    return Run(config=run_config(config, n_params or count_params(config.model)), result=result)
+    return Run(config=run_config(config, n_params or planned_params(config)), result=result)
 
 
 def new_report(device: torch.device, label: str | None = None, runs: list[Run] | None = None) -> Report:

@@ -10,6 +10,7 @@ import torch
 
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.distributed import is_distributed, wrap_ddp
+from gptbench.bench.factory import ForeignModel, build_module, counted_flops_per_token
 from gptbench.data.sources import BatchSource
 from gptbench.model.gpt import GPT
 
@@ -47,7 +48,13 @@ class Trainer:
         self.config, self.source = config, source
         device = config.torch_device
         torch.manual_seed(config.seed)
-        model = GPT(config.model, attention=config.attention).to(device)
+        self.counted_flops_per_token: float | None = None  # a --model-factory model's, counted before the warm-up
+        if config.factory is None:
+            model = GPT(config.model, attention=config.attention).to(device)
+        else:
+            model = ForeignModel(build_module(config.factory), config.model.vocab_size).to(device)
+            fpt = counted_flops_per_token(config.factory, model, config.micro_batch, config.seq_len)
+            self.counted_flops_per_token = fpt
         self.n_params = model.num_params()
         self.optimizer = make_adamw(model, config.lr, config.adamw)
         self.params = [p for p in model.parameters()]

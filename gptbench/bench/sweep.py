@@ -82,15 +82,14 @@ def run_series(
     on_run: Callable[[Run], None] | None = None,
 ) -> ReportFile:
     """Measure each item in a fresh process, rewriting the report after each one so no finished run is lost."""
-    from gptbench.bench.runner import run_config
-    from gptbench.model.config import count_params
+    from gptbench.bench.runner import planned_params, run_config
 
     file = ReportFile(out_dir, report)
     for i, item in enumerate(items):
         if on_start:
             on_start(i, item.name)
         if item.skipped:
-            run = Run(run_config(item.config, count_params(item.config.model)), RunResult(status="skipped", error=item.skipped))
+            run = Run(run_config(item.config, planned_params(item.config)), RunResult(status="skipped", error=item.skipped))
         elif item.measured is not None:
             run = dataclasses.replace(item.measured)
         else:

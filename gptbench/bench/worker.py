@@ -17,8 +17,7 @@ RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries i
 
 def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Run:
     """Measure `config` in a fresh Python process; failures come back as a Run with status oom/error."""
-    from gptbench.bench.runner import run_config
-    from gptbench.model.config import count_params
+    from gptbench.bench.runner import planned_params, run_config
 
     payload = json.dumps(config_to_dict(config))
     cmd = [sys.executable, "-m", "gptbench.cli.worker"]
@@ -26,14 +25,14 @@ def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Ru
         proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         result = RunResult(status="error", error=f"the run took longer than {timeout_s:.0f} s and was stopped")
-        return Run(run_config(config, count_params(config.model)), result)
+        return Run(run_config(config, planned_params(config)), result)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return build(Run, json.loads(line[len(RESULT_PREFIX) :]))
     if proc.returncode == 2 and proc.stderr.strip():
         raise GptbenchError(proc.stderr.strip().splitlines()[-1])
     result = RunResult(status="error", error=_describe_exit(proc.returncode, proc.stderr))
-    return Run(run_config(config, count_params(config.model)), result)
+    return Run(run_config(config, planned_params(config)), result)
 
 
 def _describe_exit(code: int, stderr: str) -> str:

@@ -5,7 +5,7 @@ One module per command, all registered on the one typer app in `common`.
 
 # isort: off
 # Importing a module registers its commands; this order is the order of `gptbench --help`.
-from gptbench.cli import run, series, peak, doctor  # noqa: F401
+from gptbench.cli import run, series, peak, doctor, chapter5  # noqa: F401
 from gptbench.cli import estimate, compare  # noqa: F401
 from gptbench.cli import prepare  # noqa: F401
 

@@ -103,10 +103,9 @@ def _baseline(config: Any, path: Path, copied: bool) -> Any:
     """The baseline run in `path` for `config`; `copied`: it goes into this report too (--scaling)."""
     from gptbench.bench.distributed import find_baseline
     from gptbench.bench.machine import fingerprint
-    from gptbench.bench.runner import run_config
-    from gptbench.model.config import count_params
+    from gptbench.bench.runner import planned_params, run_config
 
-    wanted = run_config(config, count_params(config.model))
+    wanted = run_config(config, planned_params(config))
     source = 'run 1 of this report, "1 process"' if copied else None
     return find_baseline(path, wanted, fingerprint(config.torch_device).accelerator, source)
 

@@ -49,7 +49,7 @@ def estimate_command(
     power_w: Annotated[
         Optional[float], typer.Option(help="Average power of the whole machine in watts (default: measured, else board power).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Preset for chinchilla and projections: tiny, 124m, 355m, 774m, 1558m.")] = "124m",
+    model: Annotated[str, typer.Option(help="Preset for chinchilla and projections: tiny, 124m … 1558m, book-124m ….")] = "124m",
     seq: Annotated[Optional[int], typer.Option(help="Sequence length for projections (default: the model's block size).")] = None,
     batch: Annotated[int, typer.Option(help="Micro-batch size for projections and the memory-fit check.")] = 16,
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32 for projections.")] = "bf16",

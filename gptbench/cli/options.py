@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
-Model = Annotated[str, typer.Option(help="Preset: tiny, 124m, 355m, 774m, 1558m.")]
+Model = Annotated[
+    str, typer.Option(help="Preset: tiny, 124m, 355m, 774m, 1558m, or the book's GPTModel: book-124m … book-1558m.")
+]
 NLayer = Annotated[Optional[int], typer.Option(help="Override the preset's layers.")]
 NHead = Annotated[Optional[int], typer.Option(help="Override the preset's attention heads.")]
 NEmbd = Annotated[Optional[int], typer.Option(help="Override the preset's embedding width.")]
@@ -23,7 +25,10 @@ Compile = Annotated[
 Attention = Annotated[str, typer.Option(help="sdpa (fused/flash) or naive (explicit mask + softmax).")]
 AdamW = Annotated[str, typer.Option(help="auto, fused, foreach or for-loop.")]
 Tf32 = Annotated[Optional[bool], typer.Option("--tf32/--no-tf32", help="TF32 fp32 matmuls (default: on for CUDA).")]
-VocabPad = Annotated[bool, typer.Option("--vocab-pad/--no-vocab-pad", help="Pad the vocabulary 50257 → 50304.")]
+VocabPad = Annotated[
+    Optional[bool],
+    typer.Option("--vocab-pad/--no-vocab-pad", help="Pad the vocabulary 50257 → 50304 (default: on; off for book-*)."),
+]
 Data = Annotated[str, typer.Option(help="synthetic, a text file, or token shards (a .bin or a folder).")]
 Steps = Annotated[Optional[int], typer.Option(help="Measured steps (default: 30 on CUDA, 10 on MPS, 8 on CPU).")]
 Warmup = Annotated[Optional[int], typer.Option(help="Warm-up steps, timed apart (default: 3 CUDA, 2 MPS, 1 CPU).")]
@@ -37,8 +42,15 @@ MemoryLimit = Annotated[
 Headroom = Annotated[float, typer.Option(help="Fraction of the memory bound kept free when searching the batch.")]
 MaxBatch = Annotated[int, typer.Option(help="Largest micro-batch the batch search tries.")]
 
+ModelFactory = Annotated[
+    Optional[str],
+    typer.Option(help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION returning an nn.Module (replaces --model)."),
+]
+ModelArg = Annotated[Optional[list[str]], typer.Option(help="key=value passed to the --model-factory function (repeatable).")]
+Vocab = Annotated[Optional[int], typer.Option(help="A --model-factory model's vocabulary, where the module exposes none.")]
+
 # CLI name -> RunOptions field, where they differ.
-_FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps"}
+_FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps", "model_arg": "model_args"}
 
 
 def run_options(**given: Any) -> Any:
@@ -48,6 +60,7 @@ def run_options(**given: Any) -> Any:
     fields = {_FIELDS.get(k, k): v for k, v in given.items()}
     if fields.get("dtype") == "auto":
         fields["dtype"] = None
+    fields["model_args"] = tuple(fields.get("model_args") or ())
     return RunOptions(**fields)
 
 

@@ -83,12 +83,15 @@ def run(
     attention: opt.Attention = "sdpa",
     adamw: opt.AdamW = "auto",
     tf32: opt.Tf32 = None,
-    vocab_pad: opt.VocabPad = True,
+    vocab_pad: opt.VocabPad = None,
     data: opt.Data = "synthetic",
     steps: opt.Steps = None,
     warmup: opt.Warmup = None,
     lr: opt.Lr = 6e-4,
     seed: opt.Seed = 1337,
+    model_factory: opt.ModelFactory = None,
+    model_arg: opt.ModelArg = None,
+    vocab: opt.Vocab = None,
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
     max_batch: opt.MaxBatch = 1024,
@@ -110,6 +113,7 @@ def run(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad, seq=seq,
         batch=None if auto else parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+        model_factory=model_factory, model_arg=model_arg, vocab=vocab,
     )  # fmt: skip
     config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
     if ddp.wanted(nproc, scaling, baseline_report):

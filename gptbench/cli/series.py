@@ -56,12 +56,15 @@ def sweep(
     grad_accum: opt.GradAccum = 1,
     adamw: opt.AdamW = "auto",
     tf32: opt.Tf32 = None,
-    vocab_pad: opt.VocabPad = True,
+    vocab_pad: opt.VocabPad = None,
     data: opt.Data = "synthetic",
     steps: opt.Steps = None,
     warmup: opt.Warmup = None,
     lr: opt.Lr = 6e-4,
     seed: opt.Seed = 1337,
+    model_factory: opt.ModelFactory = None,
+    model_arg: opt.ModelArg = None,
+    vocab: opt.Vocab = None,
     label: opt.Label = "sweep",
     out_dir: opt.OutDir = Path("reports"),
 ) -> None:
@@ -79,6 +82,7 @@ def sweep(
     base = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
         grad_accum=grad_accum, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+        model_factory=model_factory, model_arg=model_arg, vocab=vocab,
     )  # fmt: skip
     plan = plan_sweep(base, axes)
     report = new_report(plan.configs[0].torch_device, label)
@@ -101,6 +105,9 @@ def ablate(
     warmup: opt.Warmup = None,
     lr: opt.Lr = 6e-4,
     seed: opt.Seed = 1337,
+    model_factory: opt.ModelFactory = None,
+    model_arg: opt.ModelArg = None,
+    vocab: opt.Vocab = None,
     batch_search: Annotated[
         bool, typer.Option("--batch-search/--no-batch-search", help="End with the largest micro-batch that fits.")
     ] = True,
@@ -117,6 +124,7 @@ def ablate(
     options = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=parse_batch(batch),
         grad_accum=grad_accum, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
+        model_factory=model_factory, model_arg=model_arg, vocab=vocab,
     )  # fmt: skip
     config = resolve_config(options)
     largest = None

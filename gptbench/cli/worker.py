@@ -18,10 +18,10 @@ def main() -> None:
     """Measure one configuration; a config that is refused exits 2 with its message on stderr."""
     try:
         config = config_from_dict(json.loads(sys.stdin.read()))
+        run = run_benchmark(config)  # a --model-factory module whose output gptbench cannot use is refused here
     except GptbenchError as e:
         sys.stderr.write(f"{e}\n")
         sys.exit(2)
-    run = run_benchmark(config)
     sys.stdout.write(RESULT_PREFIX + json.dumps(dataclasses.asdict(run)) + "\n")
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: nothing is left to flush, and CUDA teardown can be slow

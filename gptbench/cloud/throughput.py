@@ -24,20 +24,23 @@ from gptbench.reports.store import find_reports, load_report
 def workload_for(
     model: str, seq: int | None, batch: int, dtype: str, compile: bool, attention: str, grad_accum: int = 1
 ) -> Workload:
-    """gptbench's own CUDA step for a preset (vocabulary padded to 50304, fp32 master weights, fused AdamW)."""
+    """gptbench's own CUDA step for a preset (fp32 master weights, fused AdamW; the vocabulary padded to 50304 as `run`
+    pads it by default, which the book-* presets do not)."""
     if batch <= 0:
         raise GptbenchError(f"--batch must be a positive whole number, got {batch}")
     if dtype not in ("bf16", "fp16", "fp32") or attention not in ("sdpa", "naive"):
         raise GptbenchError(f"--dtype {dtype} --attention {attention}: choose bf16, fp16 or fp32, and sdpa or naive")
     if seq is not None and seq <= 0:
         raise GptbenchError(f"--seq must be a positive whole number, got {seq}")
-    shape = GPTConfig.from_name(model).padded()
+    shape = GPTConfig.from_name(model)
+    shape = shape.padded() if shape.pads_by_default else shape
     if seq is not None and seq > shape.block_size:
         raise GptbenchError(
             f"--seq {seq} is longer than the model's {shape.block_size} positions; use --seq {shape.block_size} or less"
         )
     step = {"seq_len": seq or shape.block_size, "micro_batch": batch, "grad_accum": grad_accum, "dtype": dtype}
-    return workload_of(shape, **step, compile=compile, attention=attention)
+    book = {"tied_head": shape.tie_head, "dropout": shape.dropout > 0}  # the book's untied head and dropout masks
+    return workload_of(shape, **step, compile=compile, attention=attention, **book)
 
 
 def describe_workload(w: Workload) -> str:

@@ -47,9 +47,9 @@ class BatchSource(Protocol):
 class SyntheticSource:
     """Uniform random tokens, made once on the device and cycled, so the data path costs nothing."""
 
-    def __init__(self, batch: int, seq: int, device: torch.device, seed: int, pool: int = 4) -> None:
+    def __init__(self, batch: int, seq: int, device: torch.device, seed: int, pool: int = 4, vocab: int = GPT2_VOCAB) -> None:
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        tokens = torch.randint(0, GPT2_VOCAB, (pool, batch, seq + 1), generator=gen)
+        tokens = torch.randint(0, min(vocab, GPT2_VOCAB), (pool, batch, seq + 1), generator=gen)
         self._pool = [(t[:, :-1].to(device), t[:, 1:].to(device)) for t in tokens]
         self._i = 0
 
@@ -99,10 +99,13 @@ def read_text_tokens(path: str | Path) -> np.ndarray:
     return np.array(gpt2_encoding().encode_ordinary(text), dtype=np.uint16)
 
 
-def make_source(spec: DataSpec, batch: int, seq: int, device: torch.device, seed: int = 1337) -> BatchSource:
-    """The batch source for `spec`, yielding (batch, seq) inputs and targets on `device`."""
+def make_source(
+    spec: DataSpec, batch: int, seq: int, device: torch.device, seed: int = 1337, vocab: int = GPT2_VOCAB
+) -> BatchSource:
+    """The batch source for `spec`, yielding (batch, seq) inputs and targets on `device`; synthetic tokens stay below
+    `vocab` (a --model-factory model may have fewer than GPT-2's)."""
     if spec.kind == "synthetic":
-        return SyntheticSource(batch, seq, device, seed)
+        return SyntheticSource(batch, seq, device, seed, vocab=vocab)
     assert spec.path is not None
     if spec.kind == "text":
         arrays = [read_text_tokens(spec.path)]

@@ -20,11 +20,21 @@ class GPTConfig:
     vocab_size: int = GPT2_VOCAB  # 50304 when padded: same model, faster matmuls
     block_size: int = 1024  # learned positions, so the longest sequence the model takes
     preset: str = "custom"
+    # Switches for the variants people train: GPT-2 ties the LM head to the token embedding, has biases on
+    # the q, k, v projection, trains here without dropout and starts from its own init (normal, std 0.02).
+    # The book's GPTModel (Raschka, Build a Large Language Model from Scratch, ch. 4) unties the head, drops
+    # the qkv bias, uses dropout 0.1 and keeps PyTorch's default init.
+    tie_head: bool = True
+    qkv_bias: bool = True
+    dropout: float = 0.0  # on embeddings, attention weights and both residual branches, as the book does
+    gpt2_init: bool = True
 
     def __post_init__(self) -> None:
         for field in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
             if getattr(self, field) <= 0:
                 raise GptbenchError(f"{field} must be positive, got {getattr(self, field)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise GptbenchError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_embd % self.n_head:
             raise GptbenchError(
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); choose --n-embd as a multiple of --n-head"
@@ -49,6 +59,15 @@ class GPTConfig:
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
 
+    @property
+    def pads_by_default(self) -> bool:
+        """Whether `--vocab-pad` is on unless the user says otherwise: the book's presets keep the book's 50257."""
+        return not self.preset.startswith(BOOK_PREFIX)
+
+
+BOOK_PREFIX = "book-"
+# The book's GPTModel at GPT-2's four sizes: untied head, no qkv bias, dropout 0.1, PyTorch's default init.
+_BOOK = {"tie_head": False, "qkv_bias": False, "dropout": 0.1, "gpt2_init": False}
 
 # The four GPT-2 sizes (Radford et al. 2019, table 2) and a tiny one that keeps tests to seconds.
 PRESETS: dict[str, GPTConfig] = {
@@ -57,16 +76,21 @@ PRESETS: dict[str, GPTConfig] = {
     "355m": GPTConfig(n_layer=24, n_head=16, n_embd=1024, preset="355m"),
     "774m": GPTConfig(n_layer=36, n_head=20, n_embd=1280, preset="774m"),
     "1558m": GPTConfig(n_layer=48, n_head=25, n_embd=1600, preset="1558m"),
+    "book-124m": GPTConfig(n_layer=12, n_head=12, n_embd=768, preset="book-124m", **_BOOK),
+    "book-355m": GPTConfig(n_layer=24, n_head=16, n_embd=1024, preset="book-355m", **_BOOK),
+    "book-774m": GPTConfig(n_layer=36, n_head=20, n_embd=1280, preset="book-774m", **_BOOK),
+    "book-1558m": GPTConfig(n_layer=48, n_head=25, n_embd=1600, preset="book-1558m", **_BOOK),
+    "book-tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=128, preset="book-tiny", **_BOOK),
 }
 
 
 def count_params(config: GPTConfig) -> int:
-    """Parameters of the model, the LM head tied to the token embedding (counted once)."""
+    """Parameters of the model; a tied LM head shares the token embedding (counted once), an untied one adds V x C."""
     c, layers = config.n_embd, config.n_layer
     per_block = (
         2 * 2 * c  # two layernorms, weight and bias
         + c * 3 * c
-        + 3 * c  # attention q, k, v projection
+        + (3 * c if config.qkv_bias else 0)  # attention q, k, v projection
         + c * c
         + c  # attention output projection
         + c * 4 * c
@@ -75,4 +99,5 @@ def count_params(config: GPTConfig) -> int:
         + c  # MLP down
     )
     embeddings = config.vocab_size * c + config.block_size * c
-    return embeddings + layers * per_block + 2 * c  # + final layernorm
+    head = 0 if config.tie_head else config.vocab_size * c
+    return embeddings + layers * per_block + 2 * c + head  # + final layernorm

@@ -1,4 +1,6 @@
-"""GPT-2 in one readable file: pre-LN transformer blocks, tanh GELU, learned positions, tied LM head."""
+"""GPT-2 in one readable file: pre-LN transformer blocks, tanh GELU, learned positions, tied LM head.
+
+Switches in GPTConfig give the book's GPTModel from the same classes: an untied head, no qkv bias, dropout."""
 
 from __future__ import annotations
 
@@ -13,13 +15,18 @@ from gptbench.model.config import GPTConfig
 ATTENTION_BACKENDS = ("sdpa", "naive")
 
 
+def dropout(p: float) -> nn.Module:
+    """nn.Dropout(p), or nothing at all when p is 0: GPT-2's step then runs no extra kernel for it."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; `sdpa` uses torch's fused kernels (flash where available)."""
 
     def __init__(self, config: GPTConfig, attention: str) -> None:
         super().__init__()
-        self.n_head, self.attention = config.n_head, attention
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.n_head, self.attention, self.dropout = config.n_head, attention, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         if attention == "naive":
             # The textbook form keeps its mask as a buffer, as GPT-2's original code did.
@@ -31,12 +38,13 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        p = self.dropout if self.training else 0.0  # dropout on the attention weights, as the book applies it
         if self.attention == "sdpa":
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         else:
             att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
             att = att.masked_fill(~self.mask[:T, :T], float("-inf"))
-            y = F.softmax(att, dim=-1) @ v
+            y = F.dropout(F.softmax(att, dim=-1), p, self.training) @ v
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -61,10 +69,11 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config, attention)
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
+        self.drop = dropout(config.dropout)  # on each branch before it joins the residual stream (the book's)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.drop(self.attn(self.ln_1(x)))
+        return x + self.drop(self.mlp(self.ln_2(x)))
 
 
 class GPT(nn.Module):
@@ -77,10 +86,14 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = dropout(config.dropout)
         self.h = nn.ModuleList(Block(config, attention) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
+        if config.tie_head:
+            self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
+        if not config.gpt2_init:
+            return  # the book's model keeps what nn.Linear and nn.Embedding start with
         self.apply(self._init_weights)
         # GPT-2 scales the projections that write into the residual stream by 1/sqrt(2 * n_layer):
         # each block adds twice to the stream, and this keeps its variance from growing with depth.
@@ -98,7 +111,7 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         T = idx.size(1)
         pos = torch.arange(T, device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
@@ -109,5 +122,5 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))
 
     def num_params(self) -> int:
-        """Parameters, the tied embedding counted once."""
+        """Parameters, a tied embedding counted once."""
         return sum(p.numel() for p in self.parameters())

@@ -23,10 +23,11 @@ DIFFERING: dict[str, tuple[str, ...]] = {
     "batch (micro_batch×grad_accum×world_size)": ("micro_batch", "grad_accum", "world_size"),
     "dtype": ("dtype", "tf32"),
     "flops_formula": ("flops_formula",),
+    "model source (--model-factory)": ("model_source",),
 }
 # Everything that makes two runs the same configuration, for --group.
 CONFIG_KEYS = ("model", "n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum", "world_size")
-CONFIG_KEYS += ("dtype", "tf32", "compile", "attention", "adamw", "data", "flops_formula")
+CONFIG_KEYS += ("dtype", "tf32", "compile", "attention", "adamw", "data", "flops_formula", "model_source")
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("n_embd", lambda s: s.config.model.n_embd),
     Column("vocab_size", lambda s: s.config.model.vocab_size),
     Column("n_params", lambda s: s.config.model.n_params),
+    Column("model_source", lambda s: s.config.model.source.describe() if s.config.model.source else None),
     Column("micro_batch", lambda s: s.config.micro_batch),
     Column("grad_accum", lambda s: s.config.grad_accum),
     Column("world_size", lambda s: s.config.world_size),

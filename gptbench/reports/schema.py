@@ -47,6 +47,22 @@ class Machine:
 
 
 @dataclass
+class ModelSource:
+    """Where a `--model-factory` model came from."""
+
+    kind: str  # file | module
+    source: str  # the file's absolute path, or the module's name
+    function: str
+    args: list[str] = field(default_factory=list)  # --model-arg key=value, as given
+    sha256: str | None = None  # of the source file
+
+    def describe(self) -> str:
+        """`file /x/y.py:make_model(n_layer=4) sha256 1a2b3c4d5e6f`: what tells two factory models apart."""
+        sha = f" sha256 {self.sha256[:12]}" if self.sha256 else ""
+        return f"{self.kind} {self.source}:{self.function}({', '.join(self.args)}){sha}"
+
+
+@dataclass
 class ModelShape:
     preset: str
     n_layer: int
@@ -55,6 +71,13 @@ class ModelShape:
     vocab_size: int
     block_size: int
     n_params: int
+    # The book's GPTModel switches (added later: reports without them are GPT-2's, the defaults).
+    tie_head: bool = True
+    qkv_bias: bool = True
+    dropout: float = 0.0
+    # A --model-factory module (None: gptbench's GPT). n_layer, n_head, n_embd are then what the module exposes, 0
+    # where it exposes none; preset is `factory:FILE:FUNCTION`.
+    source: ModelSource | None = None
 
 
 @dataclass
@@ -152,6 +175,36 @@ class Contention:
 
 
 @dataclass
+class EpochLoss:
+    """One evaluation of `gptbench chapter5`: mean loss over the first batches of each split, the model in eval mode."""
+
+    epoch: int
+    step: int  # optimizer steps before it, counted from 0 as the book's printout counts them
+    tokens_seen: int
+    train_loss: float
+    val_loss: float
+
+
+@dataclass
+class Chapter5Result:
+    """The book's chapter-5 run (gptbench/bench/chapter5.py): the whole run's wall clock, its losses and samples."""
+
+    wall_s: float  # training, evaluations and the per-epoch samples, as the book's timer covers them
+    train_tokens: int
+    tokens_per_sec_wall: float  # train_tokens / wall_s: evaluation and sampling included
+    epochs: int
+    steps: int
+    evals: list[EpochLoss] = field(default_factory=list)  # every eval_every steps
+    epoch_losses: list[EpochLoss] = field(default_factory=list)  # the last evaluation in each epoch
+    epoch_samples: list[str] = field(default_factory=list)  # greedy continuation after each epoch
+    prompt: str = ""
+    sample: str = ""  # the closing sample at `temperature` and `top_k`
+    temperature: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+
+
+@dataclass
 class RunResult:
     status: str = "ok"  # ok | oom | error
     error: str | None = None
@@ -182,6 +235,7 @@ class RunResult:
     baseline_source: str | None = None  # where that run came from: a report file and run, or this invocation
     contention: Contention | None = None  # other processes on the GPU or CPUs around the measured steps
     notes: list[str] = field(default_factory=list)  # what the configuration's choices cost (emulated bf16, compile off, ...)
+    chapter5: Chapter5Result | None = None  # `gptbench chapter5` only
 
 
 @dataclass
