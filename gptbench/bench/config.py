@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 import torch
 
+from gptbench.bench import allocator
 from gptbench.bench.device import has_fast_bf16, resolve_device, supports_fused_adamw
+from gptbench.bench.threads import default_threads
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
@@ -15,6 +18,7 @@ from gptbench.model.config import GPTConfig
 DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
 ATTENTIONS = ("sdpa", "naive")
+RUN_ALLOCATORS = ("system", "tcmalloc", "jemalloc")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class BenchConfig:
     lr: float = 6e-4  # GPT-2 small's peak learning rate
     seed: int = 1337
     world_size: int = 1
+    allocator: str = "system"  # host malloc the run's process uses: system | tcmalloc | jemalloc (preloaded)
+    threads: int | None = None  # torch intra-op threads; None: torch's own default (one per logical CPU)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -59,6 +65,10 @@ class BenchConfig:
             raise GptbenchError(f"--tf32 needs a CUDA device (this run is on {self.device}); drop --tf32")
         if not self.lr > 0:
             raise GptbenchError(f"--lr must be positive, got {self.lr}")
+        if self.allocator not in RUN_ALLOCATORS:
+            raise GptbenchError(f"--allocator {self.allocator}: choose one of auto, {', '.join(RUN_ALLOCATORS)}")
+        if self.threads is not None and self.threads <= 0:
+            raise GptbenchError(f"--threads must be a positive whole number, got {self.threads}")
 
     @property
     def tokens_per_step(self) -> int:
@@ -97,6 +107,8 @@ class RunOptions:
     steps: int | None = None
     lr: float = 6e-4
     seed: int = 1337
+    allocator: str = "auto"  # auto | system | tcmalloc | jemalloc
+    threads: int | None = None  # None: the physical cores of this process's CPU set (CPU runs)
 
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
@@ -135,7 +147,15 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         steps=_pick(opts.steps, defaults["steps"]),
         lr=opts.lr,
         seed=opts.seed,
+        allocator=resolve_allocator(opts.allocator, device.type == "cpu"),
+        threads=opts.threads if opts.threads is not None else default_threads() if device.type == "cpu" else None,
     )
+
+
+def resolve_allocator(choice: str, cpu_run: bool) -> str:
+    """`--allocator` -> the allocator the run uses (gptbench/bench/allocator.py decides; a missing explicit one is an error)."""
+    in_use, _ = allocator.allocator_in_use()
+    return allocator.plan_allocator(choice, cpu_run, os.environ, in_use, allocator.installed()).allocator
 
 
 def _pick(value, default):  # noqa: ANN001, ANN202 - tiny helper over ints and bools

@@ -8,13 +8,14 @@ import math
 import torch
 
 import gptbench
+from gptbench.bench.allocator import allocator_in_use
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
 from gptbench.bench.flops import FLOPS_FORMULA, flops_per_token, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
-from gptbench.bench.step import Trainer, matmul_precision
+from gptbench.bench.step import Trainer, intra_op_threads, matmul_precision
 from gptbench.bench.telemetry import sampler_for
 from gptbench.cloud.specs import match_device
 from gptbench.data.sources import make_source
@@ -45,6 +46,8 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         adamw=config.adamw,
         warmup_steps=config.warmup_steps,
         steps=config.steps,
+        allocator=config.allocator,
+        threads=config.threads,
     )
 
 
@@ -104,9 +107,10 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     device = config.torch_device
     reset_peak_memory(device)
     tracker = MemoryTracker(device)
-    n_params, waits = None, []
+    n_params, waits, threads = None, [], None
     try:
-        with matmul_precision(config.tf32):
+        with matmul_precision(config.tf32), intra_op_threads(config.threads):
+            threads = torch.get_num_threads()
             # Each rank reads its own data (seed + rank); the model's seed is the same everywhere.
             source = make_source(config.data, config.micro_batch, config.seq_len, device, config.seed + rank())
             trainer = Trainer(config, source)
@@ -144,7 +148,10 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
         gc.collect()
     result.memory = tracker.read()
     result.rank_memory = gather_memory(result.memory)
-    return Run(config=run_config(config, n_params or count_params(config.model)), result=result)
+    measured = run_config(config, n_params or count_params(config.model))
+    # What this process really ran on, not what was asked: a preload can fail, and torch may cap threads.
+    measured.allocator, measured.threads = allocator_in_use()[0], threads
+    return Run(config=measured, result=result)
 
 
 def new_report(device: torch.device, label: str | None = None, runs: list[Run] | None = None) -> Report:
