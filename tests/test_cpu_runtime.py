@@ -166,3 +166,18 @@ def test_the_command_restarts_itself_on_tcmalloc_and_keeps_exit_codes(tmp_path: 
     # an error after the restart still leaves as one line and exit code 2
     bad = subprocess.run([*cmd, "--batch", "0"], capture_output=True, text=True, env=env, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: --batch 0: give a positive whole number, or auto"]
+
+
+def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:
+    from gptbench.reports.load import find_column, load_runs, records
+    from gptbench.reports.store import write_report
+    from tests.report_fixtures import laptop
+
+    old, new = laptop(), laptop()
+    new.label, new.runs[0].config.allocator, new.runs[0].config.threads = "new", "tcmalloc", 2
+    for report in (old, new):
+        write_report(report, tmp_path)
+    rows = records(load_runs([tmp_path]).frame)
+    column = find_column("allocator")
+    cells = sorted(column.cell(row) for row in rows)
+    assert cells == ["n/a", "tcmalloc · 2 thr"]  # a report from before the field reads n/a
