@@ -169,9 +169,10 @@ def test_the_command_restarts_itself_on_tcmalloc_and_keeps_exit_codes(tmp_path: 
 
 
 def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:
+    from report_fixtures import laptop
+
     from gptbench.reports.load import find_column, load_runs, records
     from gptbench.reports.store import write_report
-    from tests.report_fixtures import laptop
 
     old, new = laptop(), laptop()
     new.label, new.runs[0].config.allocator, new.runs[0].config.threads = "new", "tcmalloc", 2
