@@ -182,3 +182,16 @@ def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:
     column = find_column("allocator")
     cells = sorted(column.cell(row) for row in rows)
     assert cells == ["n/a", "tcmalloc · 2 thr"]  # a report from before the field reads n/a
+
+
+def test_allocator_rung_says_why_it_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gptbench.bench import ablate
+    from gptbench.bench.config import RunOptions, resolve_config
+
+    config = resolve_config(RunOptions(device="cpu", model="tiny", allocator="system"))
+    rung = next(p for p in ablate.plan_ladder(config) if p.name == "+ tcmalloc")
+    if HAS_TCMALLOC:
+        assert rung.skipped == "the system allocator was asked for (--allocator system)"
+    monkeypatch.setattr(ablate, "find_library", lambda name: None)
+    rung = next(p for p in ablate.plan_ladder(config) if p.name == "+ tcmalloc")
+    assert rung.skipped == "libtcmalloc is not installed here: apt-get install libtcmalloc-minimal4"

@@ -120,12 +120,14 @@ def ladder_rungs(config: BenchConfig) -> tuple[Rung, ...]:
 def _allocator_rung(target: str) -> Rung:
     """`+ tcmalloc` (or the allocator the user chose): preloaded into the rung's worker process."""
 
-    def applies(_: torch.device) -> str | None:
-        if target == "system":
-            return "the system allocator was asked for (--allocator system)"
-        return None if find_library(target) else f"lib{target} is not installed here: {INSTALL_HINT[target]}"
+    name = "tcmalloc" if target == "system" else target
 
-    return Rung(f"+ {'tcmalloc' if target == 'system' else target}", lambda c: replace(c, allocator=target), applies)
+    def applies(_: torch.device) -> str | None:
+        if find_library(name) is None:  # also why `--allocator auto` resolved to the system allocator
+            return f"lib{name} is not installed here: {INSTALL_HINT[name]}"
+        return "the system allocator was asked for (--allocator system)" if target == "system" else None
+
+    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), applies)
 
 
 def _threads_rung(target: int | None) -> Rung:
