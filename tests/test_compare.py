@@ -185,8 +185,8 @@ def test_markdown_is_a_pipe_table_with_the_warning_above(folder: Path) -> None:
     lines = text.splitlines()
     assert lines[0].startswith("> **Not like for like:** these runs differ in seq_len")
     table = [line for line in lines if line.startswith("| ")]
-    assert len(table) == 2 + 5 and all(line.count(" | ") == 12 for line in table)
-    assert table[1] == "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert len(table) == 2 + 5 and all(line.count(" | ") == 13 for line in table)
+    assert table[1] == "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     assert "laptop (a\\|b)" in text
 
 

@@ -106,13 +106,3 @@ def test_no_nvml_device_for_a_cuda_device_is_a_failed_line(monkeypatch: pytest.M
     monkeypatch.setattr(device, "nvml_handle", lambda d: None)
     (check,) = device_checks(Nvml(), torch.device("cuda", 1))
     assert check.status == "fail" and "UUID" in check.value
-
-
-def test_physical_cores_count_hyperthreads_once(tmp_path) -> None:  # noqa: ANN001
-    for cpu, core in ((0, 0), (1, 1), (2, 0), (3, 1)):  # two cores, two threads each
-        topology = tmp_path / f"cpu{cpu}/topology"
-        topology.mkdir(parents=True)
-        (topology / "physical_package_id").write_text("0\n")
-        (topology / "core_id").write_text(f"{core}\n")
-    assert doctor.physical_cores({0, 1, 2, 3}, tmp_path) == 2
-    assert doctor.physical_cores({0, 9}, tmp_path) is None

@@ -10,12 +10,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gptbench.bench.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, plan_ladder
+from gptbench.bench.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
+from gptbench.bench.allocator import find_library
 from gptbench.bench.autobatch import auto_batch, parse_size_gb, probe
 from gptbench.bench.config import RunOptions, resolve_config
 from gptbench.bench.peak import attach_measured_peak, measure_matmul, newest_peak_for
 from gptbench.bench.runner import new_report
 from gptbench.bench.sweep import parse_list, plan_sweep, run_series, sweep_items
+from gptbench.bench.threads import torch_default_threads
 from gptbench.cli import app
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import MeasuredPeak
@@ -78,6 +80,8 @@ RUNG_FIELD = {
     "TF32": "tf32",
     "fused AdamW": "adamw",
     "bf16": "dtype",
+    "tcmalloc": "allocator",
+    "threads": "threads",
     "SDPA": "attention",
     "torch.compile": "compile",
     "vocabulary": "model.vocab_size",
@@ -87,11 +91,12 @@ RUNG_FIELD = {
 
 def test_each_rung_changes_exactly_the_switch_it_names() -> None:
     config = resolve_config(RunOptions(device="cpu", model="tiny"))
+    config = dataclasses.replace(config, threads=config.threads + 1)  # so that the threads rung applies on any CPU
     items = ladder_items(config, largest_batch=8)
-    assert len(items) == len(RUNGS) + 1
+    assert len(items) == len(ladder_rungs(config)) + 1 == len(RUNGS) + 3  # the CPU ladder adds tcmalloc and threads
     first = items[0].config
-    assert (first.dtype, first.attention, first.adamw, first.compile, first.model.vocab_size) == (
-        "fp32", "naive", "for-loop", False, 50257
+    assert (first.dtype, first.attention, first.adamw, first.compile, first.model.vocab_size, first.allocator, first.threads) == (
+        "fp32", "naive", "for-loop", False, 50257, "system", None
     )  # fmt: skip
     for previous, item in zip(items, items[1:], strict=False):
         (expected,) = [field for key, field in RUNG_FIELD.items() if key in item.name]
@@ -100,6 +105,12 @@ def test_each_rung_changes_exactly_the_switch_it_names() -> None:
             assert changed == set() and item.skipped
         else:
             assert changed == {expected}, item.name
+
+
+def test_threads_rung_is_skipped_where_torch_already_uses_the_physical_cores() -> None:
+    config = resolve_config(RunOptions(device="cpu", model="tiny", threads=torch_default_threads()))
+    threads = next(p for p in plan_ladder(config) if "threads" in p.name)
+    assert threads.skipped and f"torch's default is already {torch_default_threads()} threads" in threads.skipped
 
 
 def test_tf32_rung_is_skipped_on_a_cpu_with_the_reason() -> None:
@@ -113,10 +124,16 @@ def test_ablate_cli_writes_every_rung(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     runs = load_report(next(tmp_path.iterdir())).runs
-    assert len(runs) == len(RUNGS) + 1
+    assert len(runs) == len(RUNGS) + 3
     statuses = {r.name: r.result.status for r in runs}
     assert statuses["+ TF32 matmuls"] == "skipped" and statuses[LARGEST_BATCH] == "skipped"
-    assert all(s == "ok" for name, s in statuses.items() if "TF32" not in name and name != LARGEST_BATCH)
+    assert all(r.result.status == "ok" or (r.result.status == "skipped" and r.result.error) for r in runs)
+    assert runs[0].config.allocator == "system"  # measured in a worker started without the preload
+    by_name = {r.name: r for r in runs}
+    if find_library("tcmalloc"):  # the rung's worker really ran on it (read from its /proc/self/maps)
+        assert by_name["+ tcmalloc"].config.allocator == "tcmalloc" and runs[-2].config.allocator == "tcmalloc"
+    else:
+        assert "apt-get install libtcmalloc-minimal4" in by_name["+ tcmalloc"].result.error
     assert "1.00x" in result.stdout  # the baseline against itself, in the speedup columns
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from gptbench.bench.allocator import INSTALL_HINT, find_library
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.device import has_fast_bf16
 from gptbench.bench.support import (
@@ -18,6 +19,7 @@ from gptbench.bench.support import (
     supports_fused_adamw,
 )
 from gptbench.bench.sweep import SeriesItem
+from gptbench.bench.threads import default_threads, physical_cores, torch_default_threads
 from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 
 
@@ -94,6 +96,8 @@ def baseline(config: BenchConfig) -> BenchConfig:
         attention="naive",
         compile=False,
         model=replace(config.model, vocab_size=GPT2_VOCAB),
+        allocator="system",  # the CPU ladder's first rungs add tcmalloc and physical-core threads
+        threads=None,
     )
 
 
@@ -109,7 +113,7 @@ def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
     device = config.torch_device
     current = baseline(config)
     planned = []
-    for rung in RUNGS:
+    for rung in ladder_rungs(config):
         reason = rung.applies(device) or foreign_reason(rung, config)
         if reason is None:
             current = rung.change(current)
@@ -158,3 +162,38 @@ def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[Ben
 def final_config(config: BenchConfig) -> BenchConfig:
     """The configuration at the top of the ladder (before the batch rung): where the batch search runs."""
     return plan_ladder(config)[-1].config
+
+
+def ladder_rungs(config: BenchConfig) -> tuple[Rung, ...]:
+    """The ladder for `config`'s device: on a CPU, the host runtime's rungs come right after the baseline."""
+    if config.torch_device.type != "cpu":
+        return RUNGS
+    return (RUNGS[0], _allocator_rung(config.allocator), _threads_rung(config.threads), *RUNGS[1:])
+
+
+def _allocator_rung(target: str) -> Rung:
+    """`+ tcmalloc` (or the allocator the user chose): preloaded into the rung's worker process."""
+
+    name = "tcmalloc" if target == "system" else target
+
+    def applies(_: torch.device) -> str | None:
+        if find_library(name) is None:  # also why `--allocator auto` resolved to the system allocator
+            return f"lib{name} is not installed here: {INSTALL_HINT[name]}"
+        return "the system allocator was asked for (--allocator system)" if target == "system" else None
+
+    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), applies)
+
+
+def _threads_rung(target: int | None) -> Rung:
+    """`+ physical-core threads`: torch's intra-op threads from one per logical CPU (its default) to the run's count."""
+    name = "+ physical-core threads" if target is None or target == default_threads() else f"+ {target} intra-op threads"
+
+    def applies(_: torch.device) -> str | None:
+        default = torch_default_threads()
+        if target is None or target == default:
+            cores = physical_cores()
+            why = "one per physical core here (no hyper-threads in this CPU set)" if default == cores else "as --threads asks"
+            return f"torch's default is already {default} threads: {why}"
+        return None
+
+    return Rung(name, lambda c: replace(c, threads=target), applies)

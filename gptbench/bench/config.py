@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 import torch
 
+from gptbench.bench import allocator
 from gptbench.bench.device import has_fast_bf16, resolve_device
 from gptbench.bench.factory import ModelFactory, inspect_factory
 from gptbench.bench.support import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
+from gptbench.bench.threads import default_threads
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPT2_VOCAB, GPTConfig
@@ -17,6 +20,7 @@ from gptbench.model.config import GPT2_VOCAB, GPTConfig
 DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
 ATTENTIONS = ("sdpa", "naive")
+RUN_ALLOCATORS = ("system", "tcmalloc", "jemalloc")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class BenchConfig:
     # --model-factory: the user's own module instead of gptbench's GPT. `model` then carries only its vocabulary and
     # context (its shape fields are placeholders); the factory holds what the module exposes.
     factory: ModelFactory | None = None
+    allocator: str = "system"  # host malloc the run's process uses: system | tcmalloc | jemalloc (preloaded)
+    threads: int | None = None  # torch intra-op threads; None: torch's own default (one per logical CPU)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -64,6 +70,10 @@ class BenchConfig:
             raise GptbenchError(f"--tf32 needs a CUDA device (this run is on {self.device}); drop --tf32")
         if not self.lr > 0:
             raise GptbenchError(f"--lr must be positive, got {self.lr}")
+        if self.allocator not in RUN_ALLOCATORS:
+            raise GptbenchError(f"--allocator {self.allocator}: choose one of auto, {', '.join(RUN_ALLOCATORS)}")
+        if self.threads is not None and self.threads <= 0:
+            raise GptbenchError(f"--threads must be a positive whole number, got {self.threads}")
 
     @property
     def tokens_per_step(self) -> int:
@@ -105,9 +115,13 @@ class RunOptions:
     model_factory: str | None = None  # path/to/file.py:fn or package.module:fn
     model_args: tuple[str, ...] = ()  # key=value for the factory
     vocab: int | None = None  # a factory model's vocabulary where the module does not expose it
+    allocator: str = "auto"  # auto | system | tcmalloc | jemalloc
+    threads: int | None = None  # None: the physical cores of this process's CPU set (CPU runs)
 
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
+# CPU compile stays off: compiling costs far more than it saves over a default-length run
+# (benchmarks/cpu_compile_payoff.py; figures in the README, "CPU runs: allocator, threads, compile").
 DEVICE_DEFAULTS = {
     "cuda": {"micro_batch": 16, "compile": True, "warmup_steps": 3, "steps": 30},
     "mps": {"micro_batch": 4, "compile": False, "warmup_steps": 2, "steps": 10},
@@ -148,6 +162,8 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         lr=opts.lr,
         seed=opts.seed,
         factory=factory,
+        allocator=resolve_allocator(opts.allocator, device.type == "cpu"),
+        threads=opts.threads if opts.threads is not None else default_threads() if device.type == "cpu" else None,
     )
 
 
@@ -167,6 +183,12 @@ def factory_model(opts: RunOptions) -> tuple[GPTConfig, ModelFactory]:
             "tokenized with; use --data synthetic"
         )
     return GPTConfig(n_layer=1, n_head=1, n_embd=1, vocab_size=vocab, block_size=context, preset=factory.name), factory
+
+
+def resolve_allocator(choice: str, cpu_run: bool) -> str:
+    """`--allocator` -> the allocator the run uses (gptbench/bench/allocator.py decides; a missing explicit one is an error)."""
+    in_use, _ = allocator.allocator_in_use()
+    return allocator.plan_allocator(choice, cpu_run, os.environ, in_use, allocator.installed()).allocator
 
 
 def _pick(value, default):  # noqa: ANN001, ANN202 - tiny helper over ints and bools

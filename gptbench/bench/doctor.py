@@ -9,7 +9,6 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -190,26 +189,14 @@ def mps_device(device: torch.device) -> list[Check]:
     return checks
 
 
-def physical_cores(cpus: set[int], sys_root: Path = Path("/sys/devices/system/cpu")) -> int | None:
-    """Distinct physical cores among `cpus` (hyper-threads counted once), from the kernel's topology files."""
-    cores = set()
-    for cpu in cpus:
-        try:
-            package = (sys_root / f"cpu{cpu}/topology/physical_package_id").read_text().strip()
-            core = (sys_root / f"cpu{cpu}/topology/core_id").read_text().strip()
-        except OSError:
-            return None
-        cores.add((package, core))
-    return len(cores) or None
-
-
 def cpu() -> list[Check]:
     """Model, cores, the threads torch will use, fast bf16, and whether the machine is busy right now."""
     from gptbench.bench.contention import load_before
     from gptbench.bench.device import has_fast_bf16
     from gptbench.bench.machine import cpu_model
+    from gptbench.bench.threads import default_threads, physical_cores, usable_cpus
 
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    affinity = usable_cpus()
     physical = physical_cores(affinity)
     threads = torch.get_num_threads()
     checks = [
@@ -219,7 +206,13 @@ def cpu() -> list[Check]:
             OK,
             f"{cpu_model()} · {os.cpu_count()} logical CPUs, {len(affinity)} usable, {physical or '?'} physical cores",
         ),
-        Check("host", "torch threads", OK, f"{threads} intra-op threads ({torch.backends.cpu.get_cpu_capability()} kernels)"),
+        Check(
+            "host",
+            "torch threads",
+            OK,
+            f"{threads} intra-op threads in this process ({torch.backends.cpu.get_cpu_capability()} kernels); "
+            f"CPU runs use {default_threads()}, one per physical core (--threads to change)",
+        ),
         Check(
             "host",
             "bf16 on the CPU",
@@ -238,15 +231,15 @@ def cpu() -> list[Check]:
 
 
 def allocator() -> Check:
-    """The malloc in this process (tcmalloc and jemalloc show up as mapped libraries when preloaded)."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return Check("host", "allocator", INFO, "unknown (no /proc/self/maps)")
-    for lib, name in (("libtcmalloc", "tcmalloc"), ("libjemalloc", "jemalloc"), ("libmimalloc", "mimalloc")):
-        if lib in maps:
-            return Check("host", "allocator", OK, name)
-    return Check("host", "allocator", INFO, "the system's (glibc malloc)")
+    """The malloc in this process, and whether CPU runs get a faster one (gptbench/bench/allocator.py decides)."""
+    from gptbench.bench.allocator import allocator_status
+
+    status = allocator_status()
+    value = "the system's (glibc malloc)" if status.in_use == "system" else f"{status.in_use} ({status.in_use_path})"
+    if status.install_command:
+        advice = f"CPU steps spend much of their time page-faulting under glibc malloc; {status.install_command}"
+        return Check("host", "allocator", WARN, value, advice)
+    return Check("host", "allocator", OK, f"{value}; {status.note}")
 
 
 def smoke(device: torch.device) -> Check:

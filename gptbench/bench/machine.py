@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
+from gptbench.bench.allocator import allocator_in_use
 from gptbench.bench.device import GB, nvml_handle
+from gptbench.bench.threads import physical_cores, usable_cpus
 from gptbench.reports.schema import Accelerator, CpuInfo, Machine
 
 
@@ -75,7 +77,8 @@ def fingerprint(device: torch.device) -> Machine:
         cuda=torch.version.cuda,
         cudnn=str(cudnn) if cudnn else None,
         triton=_version("triton"),
-        cpu=CpuInfo(model=cpu_model(), cores=os.cpu_count()),
+        cpu=CpuInfo(model=cpu_model(), cores=os.cpu_count(), physical_cores=physical_cores(), usable_cpus=len(usable_cpus())),
         memory_gb=_memory_gb(),
         accelerator=_accelerator(device),
+        allocator=allocator_in_use()[0],
     )

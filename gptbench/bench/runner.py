@@ -8,6 +8,7 @@ import math
 import torch
 
 import gptbench
+from gptbench.bench.allocator import allocator_in_use
 from gptbench.bench.config import BenchConfig, config_notes
 from gptbench.bench.contention import ContentionWatch
 from gptbench.bench.device import MemoryTracker, reset_peak_memory
@@ -17,7 +18,7 @@ from gptbench.bench.failure import describe_failure
 from gptbench.bench.flops import flops_per_token, formula_for, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.machine import fingerprint
-from gptbench.bench.step import Trainer, matmul_precision
+from gptbench.bench.step import Trainer, intra_op_threads, matmul_precision
 from gptbench.bench.support import mig_slice, native_tf32
 from gptbench.bench.telemetry import sampler_for
 from gptbench.cloud.specs import match_device
@@ -63,6 +64,8 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         adamw=config.adamw,
         warmup_steps=config.warmup_steps,
         steps=config.steps,
+        allocator=config.allocator,
+        threads=config.threads,
     )
 
 
@@ -127,9 +130,10 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     watch = ContentionWatch(device)  # first, while this process has put no work on the device yet
     reset_peak_memory(device)
     tracker = MemoryTracker(device)
-    n_params, waits = None, []
+    n_params, waits, threads = None, [], None
     try:
-        with matmul_precision(config.tf32):
+        with matmul_precision(config.tf32), intra_op_threads(config.threads):
+            threads = torch.get_num_threads()
             # Each rank reads its own data (seed + rank); the model's seed is the same everywhere.
             source = make_source(
                 config.data, config.micro_batch, config.seq_len, device, config.seed + rank(), vocab=config.model.vocab_size
@@ -174,7 +178,10 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
     result.rank_memory = gather_memory(result.memory)
     result.contention = watch.result()
     result.notes = config_notes(config)
-    return Run(config=run_config(config, n_params or planned_params(config)), result=result)
+    measured = run_config(config, n_params or planned_params(config))
+    # What this process really ran on, not what was asked: a preload can fail, and torch may cap threads.
+    measured.allocator, measured.threads = allocator_in_use()[0], threads
+    return Run(config=measured, result=result)
 
 
 def new_report(device: torch.device, label: str | None = None, runs: list[Run] | None = None) -> Report:

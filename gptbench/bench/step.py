@@ -41,6 +41,18 @@ def matmul_precision(tf32: bool) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = before[1]
 
 
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` torch intra-op threads (None: leave torch's setting), then restore the previous count."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Trainer:
     """A GPT-2 with its optimizer on one device; `step()` runs one optimizer step over grad_accum micro-batches."""
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+from gptbench.bench.allocator import worker_env
 from gptbench.bench.config import BenchConfig, config_to_dict
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Run, RunResult, build
@@ -21,8 +22,9 @@ def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Ru
 
     payload = json.dumps(config_to_dict(config))
     cmd = [sys.executable, "-m", "gptbench.cli.worker"]
+    env = worker_env(config.allocator)  # a fresh process is where a preloaded allocator takes effect
     try:
-        proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired:
         result = RunResult(status="error", error=f"the run took longer than {timeout_s:.0f} s and was stopped")
         return Run(run_config(config, planned_params(config)), result)

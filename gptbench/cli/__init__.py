@@ -15,4 +15,7 @@ from gptbench.cli.common import app
 
 def main() -> None:
     """Entry point of the `gptbench` console script and `python -m gptbench`."""
+    from gptbench.cli.preload import allow_reexec
+
+    allow_reexec()  # this process is the command itself: it may restart once with a preloaded allocator
     app()

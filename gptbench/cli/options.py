@@ -41,6 +41,15 @@ MemoryLimit = Annotated[
 ]
 Headroom = Annotated[float, typer.Option(help="Fraction of the memory bound kept free when searching the batch.")]
 MaxBatch = Annotated[int, typer.Option(help="Largest micro-batch the batch search tries.")]
+Allocator = Annotated[
+    str,
+    typer.Option(
+        help="Host malloc: auto (tcmalloc for CPU runs where installed, else the system's), system, tcmalloc or jemalloc."
+    ),
+]
+Threads = Annotated[
+    Optional[int], typer.Option(help="torch intra-op threads (default on CPU: the physical cores this process may use).")
+]
 
 ModelFactory = Annotated[
     Optional[str],

@@ -11,6 +11,7 @@ import typer
 
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.preload import prepare_allocator
 
 
 def _datasheet(device: Any) -> dict[str, float]:
@@ -82,8 +83,10 @@ def peak(
     budget_s: BudgetS = 1.0,
     label: opt.Label = "peak",
     out_dir: opt.OutDir = Path("reports"),
+    allocator: opt.Allocator = "auto",
 ) -> None:
     """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out folder report MFU against it too ("% of achievable")."""  # noqa: E501
+    prepare_allocator(allocator, device)
     measure_and_write_peak(device, budget_s, label, out_dir)
 
 
@@ -100,6 +103,8 @@ def suite(
     headroom: opt.Headroom = 0.1,
     max_batch: opt.MaxBatch = 256,
     budget_s: BudgetS = 1.0,
+    allocator: opt.Allocator = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """The standard set for a machine to send back: peak, the default run, the fastest batch that fits, the ladder."""
     from gptbench.bench.config import resolve_config
@@ -109,8 +114,11 @@ def suite(
     from gptbench.cli.series import run_ladder
     from gptbench.reports.render import print_run_summary
 
+    prepare_allocator(allocator, device)
     start = time.perf_counter()
-    config = resolve_config(opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup))
+    config = resolve_config(
+        opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
+    )
     paths = [peak_in_child(config.device, budget_s, out_dir)]
     with err.status(f"run at the default configuration ({config.device})…"):
         default_run = run_in_subprocess(config)

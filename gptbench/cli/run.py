@@ -13,6 +13,7 @@ import typer
 from gptbench.cli import ddp
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.preload import prepare_allocator
 from gptbench.errors import GptbenchError
 
 
@@ -102,8 +103,11 @@ def run(
     scaling: ddp.Scaling = False,
     baseline_report: ddp.BaselineReport = None,
     dist_timeout: ddp.DistTimeout = 300.0,
+    allocator: opt.Allocator = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
+    prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
     from gptbench.reports.render import print_run_summary, short
@@ -114,6 +118,7 @@ def run(
         batch=None if auto else parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
+        allocator=allocator, threads=threads,
     )  # fmt: skip
     config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
     if ddp.wanted(nproc, scaling, baseline_report):

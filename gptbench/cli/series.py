@@ -9,6 +9,7 @@ import typer
 
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.preload import prepare_allocator
 from gptbench.cli.run import parse_batch
 from gptbench.reports.render import short
 
@@ -67,8 +68,11 @@ def sweep(
     vocab: opt.Vocab = None,
     label: opt.Label = "sweep",
     out_dir: opt.OutDir = Path("reports"),
+    allocator: opt.Allocator = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Measure the cross product of the given values, one run each; the fastest is marked."""
+    prepare_allocator(allocator, device)
     from gptbench.bench.runner import new_report
     from gptbench.bench.sweep import parse_list, plan_sweep, sweep_items
 
@@ -83,6 +87,7 @@ def sweep(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
         grad_accum=grad_accum, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
+        allocator=allocator, threads=threads,
     )  # fmt: skip
     plan = plan_sweep(base, axes)
     report = new_report(plan.configs[0].torch_device, label)
@@ -116,8 +121,11 @@ def ablate(
     max_batch: opt.MaxBatch = 1024,
     label: opt.Label = "ablate",
     out_dir: opt.OutDir = Path("reports"),
+    allocator: opt.Allocator = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """The optimization ladder on this machine: each rung adds one change; tokens/s and speedups per rung."""
+    prepare_allocator(allocator, device)
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
 
@@ -125,6 +133,7 @@ def ablate(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=parse_batch(batch),
         grad_accum=grad_accum, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
+        allocator=allocator, threads=threads,
     )  # fmt: skip
     config = resolve_config(options)
     largest = None

@@ -113,6 +113,13 @@ def _precision(row: Row) -> str:
     return f"{dtype} {'compiled' if row.get('compile') else 'eager'} {row['attention']}"
 
 
+def _host_runtime(row: Row) -> str:
+    """`tcmalloc · 2 threads` (host malloc and intra-op threads); n/a for reports that predate both."""
+    allocator = row.get("allocator") or "n/a"
+    threads = row.get("threads")
+    return allocator if threads is None else f"{allocator} · {threads:.0f} thr"
+
+
 def _tokens_per_sec(row: Row) -> str:
     if not (_ok(row) and row.get("tokens_per_sec")):
         return str(row.get("status")).upper()
@@ -149,6 +156,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("model", lambda s: s.config.model.preset, "model", lambda r: f"{r['model']} ({r['n_params'] / 1e6:,.1f}M)"),
     Column("seq_len", lambda s: s.config.seq_len, "seq×batch×accum×ranks", _shape),
     Column("dtype", lambda s: s.config.dtype, "precision", _precision),
+    Column("allocator", lambda s: s.config.allocator or s.report.machine.allocator, "allocator", _host_runtime),
     Column("tokens_per_sec", lambda s: s.result.tokens_per_sec, "tokens/s", _tokens_per_sec, True),
     Column("relative_speed", None, "vs baseline", _number("relative_speed", lambda v: f"{v:,.2f}×"), True),
     Column("mfu", lambda s: s.result.mfu, "MFU", _number("mfu", lambda v: f"{v:.1%}"), True),
@@ -190,6 +198,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("attention", lambda s: s.config.attention),
     Column("tf32", lambda s: s.config.tf32),
     Column("adamw", lambda s: s.config.adamw_impl),
+    Column("threads", lambda s: s.config.threads),
     Column("data", lambda s: s.config.data),
     Column("tokens_per_sec_p10", lambda s: s.result.tokens_per_sec_p10),
     Column("tokens_per_sec_p90", lambda s: s.result.tokens_per_sec_p90),

@@ -106,11 +106,24 @@ def summary_table(report: Report, run: Run) -> Table:
         table.add_row("data wait", f"{r.data_wait_fraction:.1%} of step time")
     for name, text in telemetry_rows(run):
         table.add_row(name, text)
+    if runtime := runtime_text(report, run):
+        table.add_row("host runtime", runtime)
     if r.status == "ok" and r.tokens_per_sec:
         table.add_row(
             "FineWeb-10B", f"one epoch (10e9 tokens) at this speed: {fmt_hours(hours_for(FINEWEB_10B_TOKENS, r.tokens_per_sec))}"
         )
     return table
+
+
+def runtime_text(report: Report, run: Run) -> str | None:
+    """`tcmalloc allocator · 2 intra-op threads (2 physical cores)`: what the host side ran on; None for old reports."""
+    c, cpu = run.config, report.machine.cpu
+    allocator = c.allocator or report.machine.allocator
+    parts = [f"{allocator} allocator"] if allocator else []
+    if c.threads is not None:
+        cores = f" ({cpu.physical_cores} physical cores)" if cpu.physical_cores else ""
+        parts.append(f"{c.threads} intra-op thread{'s' * (c.threads != 1)}{cores}")
+    return " · ".join(parts) or None
 
 
 def _loss(value: float | None) -> str:

@@ -19,7 +19,9 @@ KNOWN_SCHEMAS = (SCHEMA,)
 @dataclass
 class CpuInfo:
     model: str | None = None
-    cores: int | None = None
+    cores: int | None = None  # logical CPUs of the machine (os.cpu_count)
+    physical_cores: int | None = None  # physical cores of the measuring process's CPU set (no hyper-threads)
+    usable_cpus: int | None = None  # logical CPUs in that process's CPU set (its affinity mask)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Machine:
     cpu: CpuInfo = field(default_factory=CpuInfo)
     memory_gb: float | None = None
     accelerator: Accelerator = field(default_factory=Accelerator)
+    allocator: str | None = None  # host malloc of the process that wrote the report: system | tcmalloc | jemalloc
 
 
 @dataclass
@@ -98,6 +101,8 @@ class RunConfig:
     adamw: str | None = None  # fused | foreach | for-loop
     warmup_steps: int | None = None
     steps: int | None = None
+    allocator: str | None = None  # host malloc of the process that measured: system | tcmalloc | jemalloc
+    threads: int | None = None  # torch intra-op threads during the measured steps
 
     @property
     def adamw_impl(self) -> str:
