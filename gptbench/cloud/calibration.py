@@ -101,6 +101,8 @@ def workload_from_config(config: RunConfig) -> Workload:
         compile=config.compile,
         attention=config.attention,
         adamw=config.adamw_impl,
+        tied_head=config.model.tie_head,  # the book's presets have an untied head and dropout (reports before: GPT-2's)
+        dropout=config.model.dropout > 0,
     )
 
 
