@@ -87,34 +87,22 @@ def judge_attention(names: list[str]) -> tuple[str, str]:
     return "FAIL", f"fast: {', '.join(fast[:3]) or 'none'}; fallback: {', '.join(slow[:3]) or 'none'}"
 
 
+def judge_share(name: str, measured: float | None, datasheet: float | None, needed: float, unit: str) -> Result:
+    """A measured figure against the datasheet's: PASS when it reaches `needed` of it."""
+    if not datasheet or measured is None:
+        return Result(name, "FAIL", f"measured {measured}, datasheet {datasheet}: nothing to compare")
+    share = measured / datasheet
+    detail = f"{measured:,.0f} of {datasheet:,.0f} {unit} ({share:.0%}; needs {needed:.0%})"
+    return Result(name, "PASS" if share >= needed else "FAIL", detail)
+
+
 def judge_peak(peak: dict, bf16_datasheet: float | None, bandwidth_datasheet: float | None) -> list[Result]:
     """The measured bf16 matmul peak and copy bandwidth against the datasheet's."""
-    results = []
     best = (peak.get("best_tflops") or {}).get("bf16")
-    if not bf16_datasheet or best is None:
-        results.append(Result("peak-bf16", "FAIL", f"measured {best}, datasheet {bf16_datasheet}: nothing to compare"))
-    else:
-        share = best / bf16_datasheet
-        status = "PASS" if share >= PEAK_BF16_SHARE else "FAIL"
-        results.append(
-            Result(
-                "peak-bf16", status, f"{best:,.0f} of {bf16_datasheet:,.0f} TFLOP/s ({share:.0%}; needs {PEAK_BF16_SHARE:.0%})"
-            )
-        )
-    bandwidth = peak.get("bandwidth_gbs")
-    if not bandwidth_datasheet or bandwidth is None:
-        results.append(Result("peak-bandwidth", "FAIL", f"measured {bandwidth}, datasheet {bandwidth_datasheet}"))
-    else:
-        share = bandwidth / bandwidth_datasheet
-        status = "PASS" if share >= PEAK_BANDWIDTH_SHARE else "FAIL"
-        results.append(
-            Result(
-                "peak-bandwidth",
-                status,
-                f"{bandwidth:,.0f} of {bandwidth_datasheet:,.0f} GB/s ({share:.0%}; needs {PEAK_BANDWIDTH_SHARE:.0%})",
-            )
-        )
-    return results
+    return [
+        judge_share("peak-bf16", best, bf16_datasheet, PEAK_BF16_SHARE, "TFLOP/s"),
+        judge_share("peak-bandwidth", peak.get("bandwidth_gbs"), bandwidth_datasheet, PEAK_BANDWIDTH_SHARE, "GB/s"),
+    ]
 
 
 def judge_auto_batch(report: dict) -> tuple[str, str]:
