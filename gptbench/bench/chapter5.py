@@ -41,7 +41,7 @@ PUBLISHED_TIMES: tuple[tuple[str, float, str], ...] = (
     (
         "RTX 3090",
         11.0,
-        "'just under eleven seconds', as gptbench issue 14 reports it; its primary source was not found in the references "
+        "'just under eleven seconds', as reported to gptbench; its primary source was not found in the references "
         "searched (2026-12-03)",
     ),
 )
