@@ -80,9 +80,13 @@ def test_a_run_records_its_contention_and_a_busy_run_is_marked_in_compare(tmp_pa
     from gptbench.reports.store import write_report
     from tests.report_fixtures import rtx3090
 
-    config = resolve_config(RunOptions(device="cpu", model="tiny", seq_len=16, micro_batch=1, steps=2, warmup_steps=0))
+    config = resolve_config(RunOptions(device="cpu", model="tiny", seq_len=16, micro_batch=1, steps=4, warmup_steps=0))
     c = run_benchmark(config).result.contention
-    assert c is not None and c.cpus and c.other_cpu_share is not None and 0 <= c.other_cpu_share <= 1
+    assert c is not None and c.cpus
+    if c.other_cpu_share is None:  # a window shorter than /proc/stat's clock tick: said, not guessed
+        assert "shorter than one clock tick" in c.unavailable["other_cpu_share"]
+    else:
+        assert 0 <= c.other_cpu_share <= 1
 
     busy = rtx3090()
     busy.runs[0].result.contention = judge(Contention(gpu_utilization_before=0.35))

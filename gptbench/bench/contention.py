@@ -185,5 +185,7 @@ class ContentionWatch:
         """The readings, judged."""
         self.contention.other_cpu_share = self._cpu.share
         if self._cpu.share is None:
-            self.contention.unavailable["other_cpu_share"] = "/proc/stat not readable, or the measured steps never ran"
+            self.contention.unavailable["other_cpu_share"] = (
+                "/proc/stat not readable, or the measured steps were shorter than one clock tick (10 ms)"
+            )
         return judge(self.contention)
