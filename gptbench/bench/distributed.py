@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.device import resolve_device, synchronize
+from gptbench.bench.failure import first_line
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Accelerator, Memory, Run, RunConfig
 from gptbench.reports.store import load_report
@@ -124,7 +125,7 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
         raise GptbenchError(
             f"rank {env.rank} of {env.world_size}: the process group did not form within {timeout_s:g} s "
-            f"(--dist-timeout): {_first_line(e)}; check that every rank was started and can reach {where}"
+            f"(--dist-timeout): {first_line(e)}; check that every rank was started and can reach {where}"
         ) from None
     yield dataclasses.replace(config, world_size=dist.get_world_size())
     # Left only on success: after a failure the peers may be gone, and tearing down a broken communicator can
@@ -157,11 +158,6 @@ def gather_memory(memory: Memory) -> list[Memory]:
     found: list = [None] * dist.get_world_size()
     dist.all_gather_object(found, dataclasses.asdict(memory))
     return [Memory(**m) for m in found]
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 # --- scaling efficiency -----------------------------------------------------------------------------------

@@ -163,12 +163,9 @@ def compile_check(device: torch.device) -> Check:
 
 def fused_adamw(device: torch.device) -> Check:
     """Whether a fused AdamW step runs on the device (doctor may touch the GPU: it launches nothing)."""
-    try:
-        p = torch.nn.Parameter(torch.zeros(2, device=device))
-        p.grad = torch.zeros_like(p)
-        torch.optim.AdamW([p], fused=True).step()
-    except (RuntimeError, TypeError, NotImplementedError) as e:
-        return Check(str(device), "fused AdamW", INFO, f"not available: {innermost_message(e, 100)}", "gptbench uses foreach")
+    problem = support.fused_adamw_problem(device)
+    if problem is not None:
+        return Check(str(device), "fused AdamW", INFO, f"not available: {problem}", "gptbench uses foreach")
     return Check(str(device), "fused AdamW", OK, "available")
 
 

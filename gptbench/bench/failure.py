@@ -43,6 +43,12 @@ def innermost_message(error: BaseException, limit: int = 500) -> str:
     return message[:limit]
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type's name when it has none), cut to `limit`."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 def describe_failure(error: BaseException) -> tuple[str, str]:
     """(status, message) for a report: `oom` when any link of the chain ran out of memory, else `error`."""
     return ("oom" if is_oom(error) else "error"), innermost_message(error)

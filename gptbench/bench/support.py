@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from gptbench.bench.failure import first_line
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 AMPERE = (8, 0)  # sm80: bf16 and TF32 tensor cores (NVIDIA Ampere architecture whitepaper, 2020)
 
@@ -59,13 +61,20 @@ def supports_fused_adamw(device: torch.device) -> bool:
             return False
     except ImportError:  # a private helper: if it moves, the probe below still decides
         pass
+    return fused_adamw_problem(device) is None
+
+
+def fused_adamw_problem(device: torch.device) -> str | None:
+    """Run one fused AdamW step on `device`: None when it works, else why not. It allocates on the device."""
     try:
         p = torch.nn.Parameter(torch.zeros(2, device=device))
         p.grad = torch.zeros_like(p)
         torch.optim.AdamW([p], fused=True).step()
-        return True
-    except (RuntimeError, TypeError, NotImplementedError):
-        return False
+    except (RuntimeError, TypeError, NotImplementedError) as e:
+        from gptbench.bench.failure import innermost_message
+
+        return innermost_message(e, 100)
+    return None
 
 
 def autocast_problem(device: torch.device, dtype: str) -> str | None:
@@ -89,7 +98,7 @@ def _autocast_problem(kind: str, device: str, want: torch.dtype) -> str | None:
             with torch.autocast(kind, dtype=want):
                 got = (a @ a).dtype
     except Exception as e:  # noqa: BLE001 - any failure means autocast cannot be used here
-        return f"torch {torch.__version__} cannot autocast to {want} on {kind.upper()}: {_first_line(e)}"
+        return f"torch {torch.__version__} cannot autocast to {want} on {kind.upper()}: {first_line(e)}"
     if got != want:
         return f"torch {torch.__version__} ignores {want} autocast on {kind.upper()}: matmuls ran in {got}"
     return None
@@ -103,7 +112,7 @@ def compile_problem(device: torch.device) -> str | None:
     try:
         import torch._dynamo
     except Exception as e:  # noqa: BLE001 - a broken install is a reason, never a traceback
-        return f"torch._dynamo does not import: {_first_line(e)}"
+        return f"torch._dynamo does not import: {first_line(e)}"
     if not torch._dynamo.is_dynamo_supported():
         return f"torch {torch.__version__} has no Dynamo support for this Python/platform, so torch.compile cannot run"
     if device.type == "cuda" and not _has_triton():
@@ -162,8 +171,3 @@ def mig_slice(device_name: str) -> str | None:
     if match:
         return f"{match.group(1)}g.{match.group(2)}gb"
     return "MIG" if re.search(r"\bMIG\b", device_name) else None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
