@@ -50,8 +50,8 @@ def plain_loop(shape: list[str], steps: int, warmup: int) -> dict:
     """The child: a plain training loop of gptbench's model at gptbench's default shape and dtype; tokens/s per step."""
     import torch
 
-    from gptbench.bench.allocator import allocator_in_use
     from gptbench.bench.config import RunOptions, resolve_config
+    from gptbench.hardware.allocator import allocator_in_use
     from gptbench.model.gpt import GPT
 
     a = parse_shape(shape)
@@ -109,7 +109,7 @@ def run_child(shape: list[str], steps: int, warmup: int, launcher: list[str], en
 
 def launcher_env(tmp: Path) -> dict[str, str]:
     """The environment under which torch's launcher finds tcmalloc: $VIRTUAL_ENV/lib/libtcmalloc.so -> the installed one."""
-    from gptbench.bench.allocator import find_library
+    from gptbench.hardware.allocator import find_library
 
     env = clean_env()
     library = find_library("tcmalloc")

@@ -183,7 +183,7 @@ def inner_default_step(out: Path) -> None:
 
 
 def datasheet(name: str) -> tuple[float | None, float | None]:
-    from gptbench.cloud.specs import match_device
+    from gptbench.hardware.specs import match_device
 
     spec = match_device(name)
     return (spec.bf16_tflops, spec.memory_bw_gbs) if spec else (None, None)

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptbench.bench.config import RunOptions, resolve_config
-from gptbench.bench.device import synchronize
 from gptbench.bench.harness import measure
 from gptbench.bench.step import Trainer
 from gptbench.data.sources import make_source
+from gptbench.hardware.device import synchronize
 
 
 class PlainAttention(nn.Module):

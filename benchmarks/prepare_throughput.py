@@ -26,11 +26,11 @@ from pathlib import Path
 
 import tiktoken
 
-from gptbench.bench.machine import cpu_model
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
 from gptbench.data.prepare import PrepareConfig, parse_count, prepare
+from gptbench.hardware.machine import cpu_model
 from gptbench.model.tokenizer import gpt2_encoding
-from gptbench.reports.render import fmt_hours, fmt_rate
+from gptbench.reports.text import fmt_hours, fmt_rate
 
 VERDICT = Path(__file__).resolve().parent.parent / "tests" / "data" / "the-verdict.txt"
 

@@ -1,7 +1,7 @@
 """Does the projection model match what was measured? And does `gptbench estimate` answer in well under a second?
 
 Prints, for every published calibration point (gptbench/cloud/calibration.csv) and every run of every report
-committed to reports/, the measured tokens/s per GPU, the projected one and their ratio (in-sample: the stored
+committed to reports/reference/, the measured tokens/s per GPU, the projected one and their ratio (in-sample: the stored
 efficiencies were fitted on these points), plus the memory estimate against the reserved memory where the source
 gives it. Then the leave-one-out table: each point projected by a model fitted without it, the honest error.
 Then times `gptbench estimate` against the CLI's own start-up (`gptbench --help`) in the same run.
@@ -70,7 +70,7 @@ def wall_s(args: list[str], repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="folder of committed reports")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports" / "reference", help="folder of the reference reports")
     parser.add_argument("--fit", action="store_true", help="refit the efficiencies and print them")
     parser.add_argument("--no-timing", action="store_true", help="skip timing the command")
     parser.add_argument("--repeats", type=int, default=5)

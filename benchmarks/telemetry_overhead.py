@@ -20,11 +20,11 @@ import time
 import torch
 
 from gptbench.bench.config import RunOptions, resolve_config
-from gptbench.bench.device import synchronize
 from gptbench.bench.harness import measure
 from gptbench.bench.step import Trainer
 from gptbench.bench.telemetry import INTERVAL_S, sampler_for
 from gptbench.data.sources import make_source
+from gptbench.hardware.device import synchronize
 
 
 def run_turn(trainer: Trainer, steps: int, sampled: bool) -> list[float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-import gptbench.cli.run as run_command
+import gptbench.cli.progress as progress
 from gptbench.bench.distributed import RankEnv
 from gptbench.cli import main
 
@@ -18,6 +18,6 @@ def _fails(config: object, show: bool) -> None:
 if __name__ == "__main__":
     env = RankEnv.from_environ()
     if env is not None and env.rank == 1:
-        run_command.measure_with_progress = _fails  # what the rank path calls to train and time
+        progress.measure_with_progress = _fails  # what the rank path calls to train and time
     sys.argv = ["gptbench", *sys.argv[1:]]
     main()

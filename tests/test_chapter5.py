@@ -9,11 +9,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gptbench.bench.chapter5 import BOOK_EPOCH_LOSSES, Chapter5Config, generate, split_text
 from gptbench.cli import app
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
 from gptbench.model.gpt import GPT
+from gptbench.studies.chapter5 import BOOK_EPOCH_LOSSES, Chapter5Config, generate, split_text
 
 runner = CliRunner()
 

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from gptbench.cli import app
 from gptbench.cloud.prices import PRICES_ENV, cheapest_price_per_gpu_hour
 from gptbench.errors import GptbenchError
-from gptbench.reports import compare as compare_module
-from gptbench.reports import load
-from gptbench.reports.compare import CompareOptions, compare, parse_prices
-from gptbench.reports.export import to_markdown
-from gptbench.reports.load import load_runs, records
 from gptbench.reports.store import write_report
+from gptbench.views import compare as compare_module
+from gptbench.views import load
+from gptbench.views.compare import CompareOptions, compare, parse_prices
+from gptbench.views.export import to_markdown
+from gptbench.views.load import load_runs, records
 
 runner = CliRunner()
 CATALOG = """provider,instance,gpu,gpus,price_per_hour_usd,price_basis,observed,source

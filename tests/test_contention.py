@@ -74,10 +74,10 @@ def test_load_before_reads_proc_loadavg(tmp_path: Path) -> None:
 def test_a_run_records_its_contention_and_a_busy_run_is_marked_in_compare(tmp_path: Path) -> None:
     from gptbench.bench.config import RunOptions, resolve_config
     from gptbench.bench.runner import run_benchmark
-    from gptbench.reports.compare import CompareOptions, compare
-    from gptbench.reports.load import load_runs
-    from gptbench.reports.render_compare import cells, footnotes
     from gptbench.reports.store import write_report
+    from gptbench.views.compare import CompareOptions, compare
+    from gptbench.views.compare_table import cells, footnotes
+    from gptbench.views.load import load_runs
     from tests.report_fixtures import rtx3090
 
     config = resolve_config(RunOptions(device="cpu", model="tiny", seq_len=16, micro_batch=1, steps=4, warmup_steps=0))

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gptbench.bench import allocator
-from gptbench.bench.allocator import REEXEC_ENV, AllocatorStatus, allocator_status, loaded_allocator, plan_allocator
-from gptbench.bench.threads import cores_from_cpuinfo, cores_from_sysfs, default_threads
 from gptbench.cli import app, preload
 from gptbench.errors import GptbenchError
-from gptbench.reports.render import runtime_text
+from gptbench.hardware import allocator
+from gptbench.hardware.allocator import REEXEC_ENV, AllocatorStatus, allocator_status, loaded_allocator, plan_allocator
+from gptbench.hardware.threads import cores_from_cpuinfo, cores_from_sysfs, default_threads
 from gptbench.reports.schema import Report
+from gptbench.views.summary import runtime_text
 
 TC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 LIBS = {"tcmalloc": TC, "jemalloc": Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")}
@@ -171,8 +171,8 @@ def test_the_command_restarts_itself_on_tcmalloc_and_keeps_exit_codes(tmp_path: 
 def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:
     from report_fixtures import laptop
 
-    from gptbench.reports.load import find_column, load_runs, records
     from gptbench.reports.store import write_report
+    from gptbench.views.load import find_column, load_runs, records
 
     old, new = laptop(), laptop()
     new.label, new.runs[0].config.allocator, new.runs[0].config.threads = "new", "tcmalloc", 2
@@ -185,8 +185,8 @@ def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:
 
 
 def test_allocator_rung_says_why_it_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gptbench.bench import ablate
     from gptbench.bench.config import RunOptions, resolve_config
+    from gptbench.studies import ablate
 
     config = resolve_config(RunOptions(device="cpu", model="tiny", allocator="system"))
     rung = next(p for p in ablate.plan_ladder(config) if p.name == "+ tcmalloc")

@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gptbench.bench import doctor
-from gptbench.bench.doctor_gpu import device_checks
 from gptbench.cli import app
+from gptbench.doctor import system as doctor
+from gptbench.doctor.nvml import device_checks
 
 
 def test_doctor_on_this_cpu_reports_what_it_found() -> None:
@@ -88,7 +88,7 @@ class Nvml:
 
 
 def test_gpu_lines_say_what_costs_speed_and_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gptbench.bench import device
+    from gptbench.hardware import nvml as device
 
     monkeypatch.setattr(device, "nvml_handle", lambda d: object())
     checks = {c.name: c for c in device_checks(Nvml(), torch.device("cuda", 0))}
@@ -101,7 +101,7 @@ def test_gpu_lines_say_what_costs_speed_and_how_to_fix_it(monkeypatch: pytest.Mo
 
 
 def test_no_nvml_device_for_a_cuda_device_is_a_failed_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gptbench.bench import device
+    from gptbench.hardware import nvml as device
 
     monkeypatch.setattr(device, "nvml_handle", lambda d: None)
     (check,) = device_checks(Nvml(), torch.device("cuda", 1))

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from gptbench.cli import app
 from gptbench.cloud.estimate import DEFAULT_SCALING_EFFICIENCY, RunPlan, Throughput, estimate, hours_for
 from gptbench.cloud.prices import PRICES_FILE, all_offers, current_offers
-from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import find_gpu
 from gptbench.reports.schema import Accelerator, Machine, ModelShape, Report, Run, RunConfig, RunResult
 from gptbench.reports.store import find_reports
 

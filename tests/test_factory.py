@@ -9,15 +9,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gptbench.bench.ablate import plan_ladder
 from gptbench.bench.config import RunOptions, config_from_dict, config_to_dict, resolve_config
-from gptbench.bench.factory import COUNTED_FORMULA, ForeignModel, count_flops_per_token, loss_from, parse_args
 from gptbench.bench.flops import flops_per_token
 from gptbench.bench.runner import run_benchmark
 from gptbench.cli import app
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig
+from gptbench.model.factory import COUNTED_FORMULA, ForeignModel, count_flops_per_token, loss_from, parse_args
 from gptbench.model.gpt import GPT
+from gptbench.studies.ablate import plan_ladder
 
 runner = CliRunner()
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "swiglu_gpt.py"
@@ -118,7 +118,7 @@ def test_example_factory_runs_and_is_recorded_with_counted_flops() -> None:
 
 
 def run_model_params(config) -> list[torch.nn.Parameter]:  # noqa: ANN001
-    from gptbench.bench.factory import build_module
+    from gptbench.model.factory import build_module
 
     return list(build_module(config.factory).parameters())
 
@@ -171,10 +171,10 @@ def test_compare_tells_two_versions_of_a_factory_model_apart(tmp_path: Path) -> 
 
     from report_fixtures import laptop
 
-    from gptbench.reports.compare import CompareOptions, compare
-    from gptbench.reports.load import load_runs
     from gptbench.reports.schema import ModelShape, ModelSource
     from gptbench.reports.store import write_report
+    from gptbench.views.compare import CompareOptions, compare
+    from gptbench.views.load import load_runs
 
     for sha in ("a" * 64, "b" * 64):
         report = laptop()

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from gptbench.bench.config import RunOptions, resolve_config
-from gptbench.bench.device import nvml_handle
-from gptbench.bench.peak import measure_matmul
 from gptbench.bench.runner import new_report, run_benchmark
-from gptbench.bench.support import compile_problem
-from gptbench.cloud.specs import match_device
+from gptbench.hardware.capability import compile_problem
+from gptbench.hardware.nvml import nvml_handle
+from gptbench.hardware.peak import measure_matmul
+from gptbench.hardware.specs import match_device
 
 pytestmark = pytest.mark.gpu
 
@@ -29,7 +29,7 @@ def test_a_launching_process_holds_no_cuda_context() -> None:
     """What sweep, ablate, suite and --nproc do before their children run: resolve, fingerprint, bound the batch."""
     code = (
         "import torch; from gptbench.bench.config import RunOptions, resolve_config;"
-        "from gptbench.bench.runner import new_report; from gptbench.bench.autobatch import memory_bound_gb;"
+        "from gptbench.bench.runner import new_report; from gptbench.studies.autobatch import memory_bound_gb;"
         "c = resolve_config(RunOptions(device='cuda')); new_report(c.torch_device); memory_bound_gb(c.device, None, 0.1);"
         "print(any(torch._C._cuda_hasPrimaryContext(i) for i in range(torch.cuda.device_count())))"
     )

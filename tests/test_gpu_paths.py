@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gptbench.bench import support
 from gptbench.bench.config import RunOptions, config_notes, resolve_config
 from gptbench.bench.failure import describe_failure
 from gptbench.errors import GptbenchError
+from gptbench.hardware import capability as support
 
 GPUS = {  # name, compute capability: what torch.cuda reports for each (device 1 is whatever the test sets)
     "h100": ("NVIDIA H100 80GB HBM3", (9, 0)),
@@ -55,7 +55,7 @@ def fake_cuda(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
 
 def test_peak_times_cuda_n_with_events_on_that_devices_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.cuda.Event.record() with no stream records on the current device's stream (torch docs), GPU 0's."""
-    from gptbench.bench import peak
+    from gptbench.hardware import peak
 
     recorded = []
 
@@ -85,10 +85,10 @@ def test_peak_times_cuda_n_with_events_on_that_devices_stream(monkeypatch: pytes
 def test_mps_memory_is_sampled_where_the_step_peaks(monkeypatch: pytest.MonkeyPatch) -> None:
     """MPS has no peak counter; after step() the activations are freed. The trainer calls `after_forward` between
     forward and backward, and the tracker keeps the highest allocation and the driver's high-water mark."""
-    from gptbench.bench.autobatch import _used_gb
-    from gptbench.bench.device import MemoryTracker
+    from gptbench.bench.memory import MemoryTracker
     from gptbench.bench.step import Trainer
     from gptbench.data.sources import make_source
+    from gptbench.studies.autobatch import _used_gb
 
     config = resolve_config(RunOptions(device="cpu", model="tiny", seq_len=16, micro_batch=2, grad_accum=2, steps=1))
     trainer = Trainer(config, make_source(config.data, 2, 16, torch.device("cpu"), 0))
@@ -241,7 +241,7 @@ def test_autocast_that_does_nothing_is_caught(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_bf16_on_an_mps_that_cannot_autocast_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gptbench.bench import device
+    from gptbench.hardware import device
 
     support._autocast_problem.cache_clear()
     monkeypatch.setattr(device, "_mps_available", lambda: True)
@@ -251,9 +251,9 @@ def test_bf16_on_an_mps_that_cannot_autocast_is_refused(monkeypatch: pytest.Monk
 
 
 def test_ladder_rungs_that_cannot_run_on_mps_are_skipped_with_the_reason() -> None:
-    from gptbench.bench.ablate import plan_ladder
     from gptbench.bench.config import BenchConfig
     from gptbench.model.config import GPTConfig
+    from gptbench.studies.ablate import plan_ladder
 
     support._autocast_problem.cache_clear()
     config = BenchConfig(model=GPTConfig.from_name("tiny"), device="mps", seq_len=16, micro_batch=1)
@@ -269,7 +269,7 @@ def test_ladder_rungs_that_cannot_run_on_mps_are_skipped_with_the_reason() -> No
 
 def test_nvml_is_matched_by_uuid_not_by_index(fake_cuda: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """NVML's indices ignore CUDA_VISIBLE_DEVICES (NVML API reference, nvmlDeviceGetHandleByIndex)."""
-    from gptbench.bench.device import nvml_handle
+    from gptbench.hardware.nvml import nvml_handle
 
     def by_index(i: int) -> None:
         raise AssertionError("NVML index used")
@@ -308,9 +308,9 @@ def test_a_mig_slice_gets_no_mfu_against_the_whole_gpus_peak(fake_cuda: dict) ->
 
 
 def test_the_ladder_batch_is_chosen_so_that_the_baseline_fits() -> None:
-    from gptbench.bench.ablate import fit_baseline_batch
     from gptbench.bench.config import BenchConfig
     from gptbench.model.config import GPTConfig
+    from gptbench.studies.ablate import fit_baseline_batch
 
     config = BenchConfig(model=GPTConfig.from_name("124m").padded(), device="cuda:0", seq_len=1024, micro_batch=16)
     fitted, why = fit_baseline_batch(config, 24 * 0.9)  # a 24 GB card less 10% headroom

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from report_fixtures import write_all
 
-from gptbench.reports.compare import CompareOptions, compare, parse_prices
-from gptbench.reports.export import to_html
-from gptbench.reports.load import load_runs
+from gptbench.views.compare import CompareOptions, compare, parse_prices
+from gptbench.views.export import to_html
+from gptbench.views.load import load_runs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium (apt-get install chromium)")

@@ -21,11 +21,11 @@ from gptbench.cloud.projection import (
     project,
     step_ops,
 )
-from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.throughput import workload_for
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import find_gpu
 
-REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports"
+REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports" / "reference"
 GPT2 = Workload(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, seq_len=1024, micro_batch=16)
 
 

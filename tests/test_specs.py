@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from gptbench.cloud.specs import SPECS_FILE, find_gpu, gpu_specs, match_device
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import SPECS_FILE, find_gpu, gpu_specs, match_device
 
 # Names as torch.cuda.get_device_name() reports them.
 DEVICE_NAMES = {

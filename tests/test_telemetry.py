@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gptbench.bench.telemetry import CpuReader, GpuReader, TelemetrySampler, nvml_missing_reason, reason_names, sampler_for
+from gptbench.bench.telemetry import CpuReader, GpuReader, TelemetrySampler, reason_names, sampler_for
 from gptbench.cli import app
-from gptbench.reports.render import run_warnings, telemetry_rows
+from gptbench.hardware.nvml import nvml_missing_reason
 from gptbench.reports.schema import Accelerator, Machine, ModelShape, Report, Run, RunConfig, RunResult, Telemetry
 from gptbench.reports.store import load_report, write_report
+from gptbench.views.summary import run_warnings, telemetry_rows
 
 FRAME_S = 0.1
 IDLE, APP_CLOCKS, POWER_CAP, SW_THERMAL, HW_THERMAL = 0x1, 0x2, 0x4, 0x20, 0x40

@@ -10,18 +10,20 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gptbench.bench.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
-from gptbench.bench.allocator import find_library
-from gptbench.bench.autobatch import auto_batch, parse_size_gb, probe
 from gptbench.bench.config import RunOptions, resolve_config
-from gptbench.bench.peak import attach_measured_peak, measure_matmul, newest_peak_for
 from gptbench.bench.runner import new_report
-from gptbench.bench.sweep import parse_list, plan_sweep, run_series, sweep_items
-from gptbench.bench.threads import torch_default_threads
 from gptbench.cli import app
+from gptbench.cli.options import parse_list, parse_size_gb
 from gptbench.errors import GptbenchError
+from gptbench.hardware.allocator import find_library
+from gptbench.hardware.peak import attach_measured_peak, measure_matmul, newest_peak_for
+from gptbench.hardware.threads import torch_default_threads
 from gptbench.reports.schema import MeasuredPeak
 from gptbench.reports.store import load_report, write_report
+from gptbench.studies.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
+from gptbench.studies.autobatch import auto_batch, probe
+from gptbench.studies.series import run_series
+from gptbench.studies.sweep import plan_sweep, sweep_items
 
 TINY = RunOptions(device="cpu", model="tiny", seq_len=16, steps=1, warmup_steps=1)
 HUGE_BATCH = 16_777_216  # its synthetic tokens alone need 9 GB per copy: allocation fails at once, a real CPU OOM
@@ -189,7 +191,7 @@ def test_peak_cli_on_cpu(tmp_path: Path) -> None:
 def test_a_series_reuses_a_run_measured_earlier(tmp_path: Path) -> None:
     """The suite hands the ladder runs it already measured (on a GPU the default run is the top rung)."""
     from gptbench.bench.runner import run_benchmark
-    from gptbench.bench.sweep import SeriesItem
+    from gptbench.studies.series import SeriesItem
 
     config = resolve_config(TINY)
     earlier = run_benchmark(config)

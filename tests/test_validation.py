@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from gptbench.cloud.calibration import PUBLISHED_FILE, published_points, report_points
-from gptbench.cloud.specs import find_gpu
 from gptbench.cloud.validation import LEAVE_ONE_OUT, LEAVE_ONE_OUT_BOUND, band_factors, evidence_for, leave_one_out
+from gptbench.hardware.specs import find_gpu
 
-REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports"
+REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports" / "reference"
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gptbench.bench import allocator
-from gptbench.bench.device import has_fast_bf16, resolve_device
-from gptbench.bench.factory import ModelFactory, inspect_factory
-from gptbench.bench.support import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
-from gptbench.bench.threads import default_threads
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
+from gptbench.hardware import allocator
+from gptbench.hardware.capability import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
+from gptbench.hardware.device import has_fast_bf16, resolve_device
+from gptbench.hardware.threads import default_threads
 from gptbench.model.config import GPT2_VOCAB, GPTConfig
+from gptbench.model.factory import ModelFactory, inspect_factory
 
 DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
@@ -186,7 +186,7 @@ def factory_model(opts: RunOptions) -> tuple[GPTConfig, ModelFactory]:
 
 
 def resolve_allocator(choice: str, cpu_run: bool) -> str:
-    """`--allocator` -> the allocator the run uses (gptbench/bench/allocator.py decides; a missing explicit one is an error)."""
+    """`--allocator` -> the allocator the run uses (hardware/allocator.py decides; a missing explicit one is an error)."""
     in_use, _ = allocator.allocator_in_use()
     return allocator.plan_allocator(choice, cpu_run, os.environ, in_use, allocator.installed()).allocator
 

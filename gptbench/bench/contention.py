@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from gptbench.reports.schema import Contention, OtherProcess
+from gptbench.reports.text import GB
 
 GPU_BUSY_BEFORE = 0.05  # NVML utilisation before the run above this: something else was running kernels
 CPU_OTHERS_SHARE = 0.10  # other processes' share of all CPU time over the window above this: the run shared the CPUs
-GB = 1e9
 
 
 def gpu_snapshot(
@@ -152,14 +152,14 @@ class ContentionWatch:
     def _read_gpu(self, device: Any, nvml: Any, handle: Any) -> None:
         c = self.contention
         if handle is None:
-            from gptbench.bench.device import nvml_handle
-            from gptbench.bench.telemetry import nvml_missing_reason
+            from gptbench.hardware import nvml as nvml_lib
 
-            handle = nvml_handle(device)
+            handle = nvml_lib.nvml_handle(device)
             if handle is None:
-                c.unavailable["other_gpu_processes"] = c.unavailable["gpu_utilization_before"] = nvml_missing_reason()
+                reason = nvml_lib.nvml_missing_reason()
+                c.unavailable["other_gpu_processes"] = c.unavailable["gpu_utilization_before"] = reason
                 return
-            import pynvml as nvml
+            nvml, _ = nvml_lib.init_nvml()
         c.other_gpu_processes, c.gpu_utilization_before, unavailable = gpu_snapshot(
             nvml, handle, own_context=_has_context(device)
         )

@@ -19,9 +19,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from gptbench.bench.config import BenchConfig
-from gptbench.bench.device import resolve_device, synchronize
-from gptbench.bench.failure import first_line
-from gptbench.errors import GptbenchError
+from gptbench.errors import GptbenchError, first_line
+from gptbench.hardware.device import resolve_device, synchronize
 from gptbench.reports.schema import Accelerator, Memory, Run, RunConfig
 from gptbench.reports.store import load_report
 

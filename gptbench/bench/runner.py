@@ -8,23 +8,23 @@ import math
 import torch
 
 import gptbench
-from gptbench.bench.allocator import allocator_in_use
 from gptbench.bench.config import BenchConfig, config_notes
 from gptbench.bench.contention import ContentionWatch
-from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
-from gptbench.bench.factory import COUNTED_FORMULA
 from gptbench.bench.failure import describe_failure
 from gptbench.bench.flops import flops_per_token, formula_for, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
-from gptbench.bench.machine import fingerprint
-from gptbench.bench.step import Trainer, intra_op_threads, matmul_precision
-from gptbench.bench.support import mig_slice, native_tf32
+from gptbench.bench.memory import MemoryTracker, reset_peak_memory
+from gptbench.bench.step import Trainer, intra_op_threads
 from gptbench.bench.telemetry import sampler_for
-from gptbench.cloud.specs import match_device
 from gptbench.data.sources import make_source
 from gptbench.errors import GptbenchError
+from gptbench.hardware.allocator import allocator_in_use
+from gptbench.hardware.capability import matmul_precision, mig_slice, native_tf32
+from gptbench.hardware.machine import fingerprint
+from gptbench.hardware.specs import match_device
 from gptbench.model.config import count_params
+from gptbench.model.factory import COUNTED_FORMULA
 from gptbench.reports.schema import Loss, Machine, ModelShape, ModelSource, Report, Run, RunConfig, RunResult
 from gptbench.reports.store import utc_now
 
@@ -80,7 +80,7 @@ def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]
         return None, None, why + ", so MFU against it would be understated several times"
     spec = match_device(name)
     if spec is None:
-        return None, None, f"GPU {name!r} is not in the spec table (gptbench/cloud/gpus.csv); add a row to get MFU"
+        return None, None, f"GPU {name!r} is not in the spec table (gptbench/hardware/gpus.csv); add a row to get MFU"
     tf32 = config.tf32 and native_tf32(device)  # without TF32 tensor cores fp32 matmuls run at the fp32 peak
     peak = spec.peak_tflops(config.dtype, tf32)
     if peak is None:

@@ -10,11 +10,10 @@ import torch
 
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.distributed import is_distributed, wrap_ddp
-from gptbench.bench.factory import ForeignModel, build_module, counted_flops_per_token
 from gptbench.data.sources import BatchSource
+from gptbench.hardware.capability import AUTOCAST_DTYPES
+from gptbench.model.factory import ForeignModel, build_module, counted_flops_per_token
 from gptbench.model.gpt import GPT
-
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def make_adamw(model: torch.nn.Module, lr: float, impl: str) -> torch.optim.AdamW:
@@ -26,19 +25,6 @@ def make_adamw(model: torch.nn.Module, lr: float, impl: str) -> torch.optim.Adam
     ]
     flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **flags[impl])
-
-
-@contextlib.contextmanager
-def matmul_precision(tf32: bool) -> Iterator[None]:
-    """Allow TF32 for fp32 matmuls and convolutions for the duration, then restore the previous setting."""
-    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
-    torch.backends.cudnn.allow_tf32 = tf32
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before[0])
-        torch.backends.cudnn.allow_tf32 = before[1]
 
 
 @contextlib.contextmanager

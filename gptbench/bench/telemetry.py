@@ -376,19 +376,6 @@ def _rounded(t: Telemetry) -> Telemetry:
     return t
 
 
-def nvml_missing_reason() -> str:
-    """Why NVML gives no handle for a CUDA device, in words a user can act on."""
-    try:
-        import pynvml
-    except ImportError:
-        return "NVML not available: the nvidia-ml-py package is not installed (pip install nvidia-ml-py)"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as e:
-        if getattr(e, "value", None) == pynvml.NVML_ERROR_LIBRARY_NOT_FOUND:
-            return "NVML not available: no NVIDIA driver (libnvidia-ml not found)"
-        return f"NVML not available: {e}"
-    return "NVML not available: NVML did not find this GPU by its PCI bus id"
 
 
 def sampler_for(device: torch.device, interval_s: float = INTERVAL_S) -> TelemetrySampler:
@@ -397,11 +384,10 @@ def sampler_for(device: torch.device, interval_s: float = INTERVAL_S) -> Telemet
     if device.type != "cuda":
         why = {"mps": "MPS device (Apple GPUs have no NVML)", "cpu": "CPU run (NVML reads NVIDIA GPUs only)"}
         return TelemetrySampler(cpu=cpu, interval_s=interval_s, no_gpu=f"NVML not available: {why.get(device.type, device.type)}")
-    from gptbench.bench.device import nvml_handle  # torch comes with it; this module's summaries do not need it
+    from gptbench.hardware import nvml  # torch comes with it; this module's summaries do not need it
 
-    handle = nvml_handle(device)
+    handle = nvml.nvml_handle(device)
     if handle is None:
-        return TelemetrySampler(cpu=cpu, interval_s=interval_s, no_gpu=nvml_missing_reason())
-    import pynvml
-
-    return TelemetrySampler([GpuReader(pynvml, handle)], cpu, interval_s)
+        return TelemetrySampler(cpu=cpu, interval_s=interval_s, no_gpu=nvml.nvml_missing_reason())
+    module, _ = nvml.init_nvml()
+    return TelemetrySampler([GpuReader(module, handle)], cpu, interval_s)

@@ -1,27 +1,29 @@
 """Run one measured configuration in a child process, so that an out-of-memory error (which can poison a
-process under torch.compile) or a crash ends that run alone. The parent sends a config, gets a Run back."""
+process under torch.compile) or a crash ends that run alone. The parent sends a config on stdin and gets a Run
+back as one tagged JSON line on stdout; the child is this module, run as `python -m gptbench.bench.worker`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
 
-from gptbench.bench.allocator import worker_env
-from gptbench.bench.config import BenchConfig, config_to_dict
+from gptbench.bench.config import BenchConfig, config_from_dict, config_to_dict
+from gptbench.bench.runner import planned_params, run_benchmark, run_config
 from gptbench.errors import GptbenchError
+from gptbench.hardware.allocator import worker_env
 from gptbench.reports.schema import Run, RunResult, build
 
-RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries its Run (child side: gptbench/cli/worker.py)
+RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries its Run (child side: `main` below)
 
 
 def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None) -> Run:
     """Measure `config` in a fresh Python process; failures come back as a Run with status oom/error."""
-    from gptbench.bench.runner import planned_params, run_config
-
     payload = json.dumps(config_to_dict(config))
-    cmd = [sys.executable, "-m", "gptbench.cli.worker"]
+    cmd = [sys.executable, "-m", "gptbench.bench.worker"]
     env = worker_env(config.allocator)  # a fresh process is where a preloaded allocator takes effect
     try:
         proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
@@ -44,3 +46,20 @@ def _describe_exit(code: int, stderr: str) -> str:
         return f"the worker process died with {name}{hint}"
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     return f"the worker process exited with code {code}: {last[:300]}"
+
+
+def main() -> None:
+    """The child: measure the configuration on stdin; a config that is refused exits 2 with its message on stderr."""
+    try:
+        config = config_from_dict(json.loads(sys.stdin.read()))
+        run = run_benchmark(config)  # a --model-factory module whose output gptbench cannot use is refused here
+    except GptbenchError as e:
+        sys.stderr.write(f"{e}\n")
+        sys.exit(2)
+    sys.stdout.write(RESULT_PREFIX + json.dumps(dataclasses.asdict(run)) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: nothing is left to flush, and CUDA teardown can be slow
+
+
+if __name__ == "__main__":
+    main()

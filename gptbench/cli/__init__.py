@@ -1,6 +1,7 @@
-"""The `gptbench` command line: each command turns options into a config, calls the library, renders.
-
-One module per command, all registered on the one typer app in `common`.
+"""The `gptbench` command line: each command turns options into a config, calls one library function, and prints
+a view. One module per command (series.py: sweep and ablate; peak.py: peak and suite), all registered on the one
+typer app in common.py; options.py holds the shared options and their parsing, progress.py the live display,
+preload.py the allocator re-exec, ddp.py the torchrun launch of `run --nproc`.
 """
 
 # isort: off

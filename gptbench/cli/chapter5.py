@@ -29,11 +29,11 @@ def chapter5(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
 ) -> None:
     """Train the book's GPTModel as chapter 5 does (The Verdict, context 256, batch 2, AdamW 4e-4) and time it."""
-    from gptbench.bench.chapter5 import THE_VERDICT, Chapter5Config, run_chapter5
-    from gptbench.bench.device import resolve_device
     from gptbench.bench.runner import new_report
     from gptbench.errors import GptbenchError
+    from gptbench.hardware.device import resolve_device
     from gptbench.reports.store import write_report
+    from gptbench.studies.chapter5 import THE_VERDICT, Chapter5Config, run_chapter5
 
     if not model.lower().startswith("book-"):
         raise GptbenchError(f"--model {model}: chapter 5 trains the book's GPTModel; choose a book-* preset (book-124m)")
@@ -60,7 +60,7 @@ def chapter5(
 
 def print_summary(run: Any, report: Any) -> None:
     """Times beside the published ones, losses beside the book's notebook, and the closing sample."""
-    from gptbench.bench.chapter5 import BOOK_EPOCH_LOSSES, NOTEBOOK, PUBLISHED_TIMES
+    from gptbench.studies.chapter5 import BOOK_EPOCH_LOSSES, NOTEBOOK, PUBLISHED_TIMES
 
     c5, result = run.result.chapter5, run.result
     accel = report.machine.accelerator

@@ -38,11 +38,11 @@ def compare(
 ) -> None:
     """Compare reports side by side: tokens/s, relative speed, MFU, memory, $ per billion tokens, FineWeb-10B hours."""
     # imported here, not at the top: pandas is only paid for by this command
-    from gptbench.reports import export
-    from gptbench.reports.compare import CompareOptions, parse_prices
-    from gptbench.reports.compare import compare as compare_runs
-    from gptbench.reports.load import load_runs
-    from gptbench.reports.render_compare import compare_table, footnotes, warning_lines
+    from gptbench.views import export
+    from gptbench.views.compare import CompareOptions, parse_prices
+    from gptbench.views.compare import compare as compare_runs
+    from gptbench.views.compare_table import compare_table, footnotes, warning_lines
+    from gptbench.views.load import load_runs
 
     options = CompareOptions(baseline=baseline, sort=sort, group=group, prices=parse_prices(price or []))
     targets = export.check_targets({"--csv": csv_path, "--markdown": markdown_path, "--html": html_path}, force)

@@ -68,8 +68,8 @@ def _as_rank(
     config: Any, env: Any, nproc: int | None, scaling: bool, baseline: Path | None, timeout_s: float, show: bool
 ) -> list | None:
     from gptbench.bench.distributed import attach_scaling, process_group
-    from gptbench.cli.run import measure_with_progress
-    from gptbench.reports.render import short
+    from gptbench.cli.progress import measure_with_progress
+    from gptbench.reports.text import short
 
     if nproc is not None:
         raise GptbenchError(
@@ -102,8 +102,8 @@ def _as_rank(
 def _baseline(config: Any, path: Path, copied: bool) -> Any:
     """The baseline run in `path` for `config`; `copied`: it goes into this report too (--scaling)."""
     from gptbench.bench.distributed import find_baseline
-    from gptbench.bench.machine import fingerprint
     from gptbench.bench.runner import planned_params, run_config
+    from gptbench.hardware.machine import fingerprint
 
     wanted = run_config(config, planned_params(config))
     source = 'run 1 of this report, "1 process"' if copied else None
@@ -139,8 +139,8 @@ def _measure_alone(config: Any, folder: Path, label: str | None) -> Path:
     memory behind for the ranks), written as a report for rank 0 to read."""
     from gptbench.bench.runner import new_report
     from gptbench.bench.worker import run_in_subprocess
-    from gptbench.reports.render import fmt_rate, short
     from gptbench.reports.store import write_report
+    from gptbench.reports.text import fmt_rate, short
 
     with err.status("measuring 1 process first (the scaling baseline)…"):
         run = run_in_subprocess(config)

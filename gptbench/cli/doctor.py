@@ -21,7 +21,7 @@ def doctor(
 ) -> None:
     """What this machine can do (devices, kernels, compile, NVML, links, CPU) and what would slow gptbench down."""
     try:
-        from gptbench.bench.doctor import diagnose
+        from gptbench.doctor.system import diagnose
     except Exception as e:  # noqa: BLE001 - torch that will not import: gptbench cannot run here at all
         err.print(f"[red]error:[/red] torch does not import ({escape(str(e).splitlines()[0] if str(e) else type(e).__name__)});"
                   " reinstall torch for this Python (see the README's Quick start)", highlight=False, soft_wrap=True)  # fmt: skip

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+
+from gptbench.errors import GptbenchError
+from gptbench.reports.text import GB
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Model = Annotated[
@@ -75,8 +79,50 @@ def run_options(**given: Any) -> Any:
 
 def memory_limit_gb(text: str | None) -> float | None:
     """`--memory-limit 2GB` -> 2.0, or None when not given."""
+    return None if text is None else parse_size_gb(text)
+
+
+def parse_list(flag: str, text: str | None, kind: type) -> list | None:
+    """`4,8,16` -> [4, 8, 16]; `on,off` -> [True, False] for booleans; None stays None (the axis is not swept)."""
     if text is None:
         return None
-    from gptbench.bench.autobatch import parse_size_gb
+    values = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            raise GptbenchError(f"--{flag} {text!r}: an empty item; give a comma-separated list such as 4,8,16")
+        if kind is bool:
+            if item.lower() not in ("on", "off", "true", "false"):
+                raise GptbenchError(f"--{flag} {text!r}: use on or off")
+            values.append(item.lower() in ("on", "true"))
+        elif kind is int:
+            if not item.isdigit() or int(item) <= 0:
+                raise GptbenchError(f"--{flag} {text!r}: {item!r} is not a positive whole number")
+            values.append(int(item))
+        else:
+            values.append(item.lower())
+    return list(dict.fromkeys(values))  # drop repeats, keep order
 
-    return parse_size_gb(text)
+
+def parse_batch(text: str | None) -> int | None:
+    """`--batch 16` -> 16; anything but a positive whole number or `auto` is refused."""
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise GptbenchError(f"--batch {text}: give a positive whole number, or auto")
+    return int(text)
+
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:([kmgt])(i?)b?)?\s*$", re.IGNORECASE)
+
+
+def parse_size_gb(text: str) -> float:
+    """`2GB`, `1.5G`, `512MB`, `16GiB`, or a bare number of GB -> gigabytes (1e9 bytes)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise GptbenchError(f"--memory-limit {text!r}: expected a size such as 2GB, 512MB or 16GiB")
+    number, unit, binary = float(match.group(1)), (match.group(2) or "g").lower(), bool(match.group(3))
+    power = "kmgt".index(unit) + 1
+    gb = number * (1024**power if binary else 1000**power) / GB
+    if gb <= 0:
+        raise GptbenchError(f"--memory-limit {text!r} must be more than zero")
+    return gb

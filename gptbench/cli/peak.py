@@ -18,7 +18,7 @@ def _datasheet(device: Any) -> dict[str, float]:
     """Datasheet peaks per precision for this GPU, where the spec table knows it."""
     import torch
 
-    from gptbench.cloud.specs import match_device
+    from gptbench.hardware.specs import match_device
 
     spec = match_device(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     if spec is None:
@@ -31,11 +31,11 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
     """Measure the peak on `device_name`, print its table, write it as a report; returns the path."""
     import torch
 
-    from gptbench.bench.device import resolve_device
-    from gptbench.bench.peak import measure_peak
     from gptbench.bench.runner import new_report
+    from gptbench.hardware.device import resolve_device
+    from gptbench.hardware.peak import measure_peak
     from gptbench.reports.store import write_report
-    from gptbench.reports.tables import peak_table
+    from gptbench.views.tables import peak_table
 
     if budget_s <= 0:
         from gptbench.errors import GptbenchError
@@ -112,7 +112,7 @@ def suite(
     from gptbench.bench.worker import run_in_subprocess
     from gptbench.cli.run import finish_report, search_batch
     from gptbench.cli.series import run_ladder
-    from gptbench.reports.render import print_run_summary
+    from gptbench.views.summary import print_run_summary
 
     prepare_allocator(allocator, device)
     start = time.perf_counter()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from gptbench.bench import allocator
 from gptbench.cli.common import err
+from gptbench.hardware import allocator
 
 _entry = {"reexec_allowed": False}  # set by gptbench.cli.main: this process is the `gptbench` command itself
 

@@ -20,7 +20,7 @@ def prepare_progress() -> Iterator[Callable[[PrepareProgress], None]]:
     """A bar over the input bytes, with documents, tokens, tokens/s and complete shards (stderr, cleared at the end)."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    from gptbench.reports.render import fmt_rate
+    from gptbench.reports.text import fmt_rate
 
     columns = (BarColumn(bar_width=20), TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"))
     bar = Progress(*columns, console=err, transient=True, disable=not err.is_terminal)  # no bar in logs
@@ -41,7 +41,7 @@ def prepare_progress() -> Iterator[Callable[[PrepareProgress], None]]:
 
 def print_prepare_summary(result: PrepareResult, out_dir: Path) -> None:
     """What was written, how fast, and the command that trains on it."""
-    from gptbench.reports.render import fmt_rate
+    from gptbench.reports.text import fmt_rate
 
     n = len(result.shards)
     split = "1 val shard" + (f" + {n - 1} train" if n > 1 else "")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,49 +12,12 @@ from gptbench.cli import ddp
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
-from gptbench.errors import GptbenchError
-
-
-@contextmanager
-def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
-    """A spinner with elapsed time during warm-up, then a bar over measured steps with live tok/s (stderr)."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    if not enabled:
-        yield lambda _: None
-        return
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[rate]}"),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(p: Any) -> None:
-            label = "warm-up (compiling, if --compile)" if p.phase == "warmup" else "measuring"
-            if p.phase not in tasks:
-                tasks[p.phase] = bar.add_task(label, total=p.total, rate="")
-            rate = f"{p.tokens_per_sec:,.0f} tok/s" if p.tokens_per_sec else ""
-            bar.update(tasks[p.phase], completed=p.step, rate=rate)
-
-        yield update
-
-
-def measure_with_progress(config: Any, show: bool) -> Any:
-    """One in-process measured run with the progress display."""
-    from gptbench.bench.runner import run_benchmark
-
-    with progress_display(show) as on_progress:
-        return run_benchmark(config, on_progress)
+from gptbench.cli.progress import measure_with_progress
 
 
 def finish_report(report: Any, out_dir: Path) -> Path:
     """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
-    from gptbench.bench.peak import attach_measured_peak, newest_peak_for
+    from gptbench.hardware.peak import attach_measured_peak, newest_peak_for
     from gptbench.reports.store import write_report
 
     peak = newest_peak_for(out_dir, report) if out_dir.is_dir() else None
@@ -110,12 +71,13 @@ def run(
     prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
-    from gptbench.reports.render import print_run_summary, short
+    from gptbench.reports.text import short
+    from gptbench.views.summary import print_run_summary
 
     auto = batch is not None and batch.strip().lower() == "auto"
     options = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad, seq=seq,
-        batch=None if auto else parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
+        batch=None if auto else opt.parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
         allocator=allocator, threads=threads,
@@ -142,20 +104,11 @@ def run(
         raise typer.Exit(1)
 
 
-def parse_batch(text: str | None) -> int | None:
-    """`--batch 16` -> 16; anything but a positive whole number or `auto` is refused."""
-    if text is None:
-        return None
-    if not text.strip().isdigit() or int(text) <= 0:
-        raise GptbenchError(f"--batch {text}: give a positive whole number, or auto")
-    return int(text)
-
-
 def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> list:
     """`--batch auto`: probe, then measure the candidates; the fastest comes first."""
-    from gptbench.bench.autobatch import auto_batch
-    from gptbench.reports.render import short
-    from gptbench.reports.tables import probes_table
+    from gptbench.reports.text import short
+    from gptbench.studies.autobatch import auto_batch
+    from gptbench.views.tables import probes_table
 
     with err.status("searching for the largest micro-batch that fits…") as status:
 

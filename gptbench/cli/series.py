@@ -10,14 +10,13 @@ import typer
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
-from gptbench.cli.run import parse_batch
-from gptbench.reports.render import short
+from gptbench.reports.text import short
 
 
 def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False) -> Any:
     """Run the series with a spinner naming the current run and a line per finished run, then print the table."""
-    from gptbench.bench.sweep import run_series
-    from gptbench.reports.tables import series_table
+    from gptbench.studies.series import run_series
+    from gptbench.views.tables import series_table
 
     total = len(items)
     with err.status("starting…") as status:
@@ -74,14 +73,14 @@ def sweep(
     """Measure the cross product of the given values, one run each; the fastest is marked."""
     prepare_allocator(allocator, device)
     from gptbench.bench.runner import new_report
-    from gptbench.bench.sweep import parse_list, plan_sweep, sweep_items
+    from gptbench.studies.sweep import plan_sweep, sweep_items
 
     axes = {
-        "micro_batch": parse_list("batch", batch, int),
-        "seq_len": parse_list("seq", seq, int),
-        "dtype": parse_list("dtype", dtype, str),
-        "compile": parse_list("compile", compile, bool),
-        "attention": parse_list("attention", attention, str),
+        "micro_batch": opt.parse_list("batch", batch, int),
+        "seq_len": opt.parse_list("seq", seq, int),
+        "dtype": opt.parse_list("dtype", dtype, str),
+        "compile": opt.parse_list("compile", compile, bool),
+        "attention": opt.parse_list("attention", attention, str),
     }
     base = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
@@ -130,7 +129,7 @@ def ablate(
     from gptbench.bench.runner import new_report
 
     options = opt.run_options(
-        device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=parse_batch(batch),
+        device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=opt.parse_batch(batch),
         grad_accum=grad_accum, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
         allocator=allocator, threads=threads,
@@ -145,8 +144,8 @@ def ablate(
 
 def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
     """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
-    from gptbench.bench.ablate import final_config
-    from gptbench.bench.autobatch import find_largest, memory_bound_gb
+    from gptbench.studies.ablate import final_config
+    from gptbench.studies.autobatch import find_largest, memory_bound_gb
 
     if max_batch < 1:
         from gptbench.errors import GptbenchError
@@ -169,8 +168,8 @@ def run_ladder(
     With `fit_batch` (no --batch given) on a GPU, the rungs run at a micro-batch whose fp32 baseline fits."""
     import dataclasses
 
-    from gptbench.bench.ablate import fit_baseline_batch, ladder_items
-    from gptbench.bench.autobatch import memory_bound_gb
+    from gptbench.studies.ablate import fit_baseline_batch, ladder_items
+    from gptbench.studies.autobatch import memory_bound_gb
 
     if fit_batch and config.torch_device.type in ("cuda", "mps"):
         config, why = fit_baseline_batch(config, memory_bound_gb(config.device, None, 0.1)[0])

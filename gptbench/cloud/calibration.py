@@ -20,8 +20,8 @@ from gptbench.cloud.projection import (
     weighted_ops,
     workload_of,
 )
-from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.reports.schema import RunConfig
 from gptbench.reports.store import find_reports, load_report
 

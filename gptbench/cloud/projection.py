@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gptbench.cloud.specs import GpuSpec
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import GpuSpec
 
 FP32 = 4  # bytes
 

@@ -12,13 +12,13 @@ from typing import Any
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.prices import Offer, current_offers
 from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Workload, memory_estimate_gb, project, workload_of
-from gptbench.cloud.specs import GpuSpec, find_gpu, match_device
 from gptbench.cloud.validation import band_basis, evidence_for
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
-from gptbench.reports.render import describe_config
 from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.text import describe_config
 
 
 def workload_for(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu
 from gptbench.cloud.projection import Efficiencies
-from gptbench.cloud.specs import GpuSpec, gpu_specs
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import GpuSpec, gpu_specs
 
 # Every held-out point must be projected within this factor of its measurement (projected / measured - 1), and
 # tests/test_validation.py holds the leave-one-out errors (not the in-sample ones) to it. It is the worst held-out

@@ -1,4 +1,10 @@
-"""GPT-2: configuration and presets, the model, and the tokenizer."""
+"""The model: GPT-2 and the book's GPTModel, their presets, the tokenizer, and a user's own model.
+
+    config.py    GPTConfig and PRESETS (pure data, torch-free), parameter counts
+    gpt.py       the model, in one file
+    tokenizer.py GPT-2's BPE from the shipped ranks (offline)
+    factory.py   --model-factory: loading a user's nn.Module and checking it can be trained and counted
+"""
 
 from gptbench.model.config import PRESETS, GPTConfig
 

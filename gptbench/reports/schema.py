@@ -192,7 +192,7 @@ class EpochLoss:
 
 @dataclass
 class Chapter5Result:
-    """The book's chapter-5 run (gptbench/bench/chapter5.py): the whole run's wall clock, its losses and samples."""
+    """The book's chapter-5 run (gptbench/studies/chapter5.py): the whole run's wall clock, its losses and samples."""
 
     wall_s: float  # training, evaluations and the per-epoch samples, as the book's timer covers them
     train_tokens: int

@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
-from gptbench.reports.compare import Comparison
-from gptbench.reports.load import records, table_columns
+from gptbench.views.compare import Comparison
+from gptbench.views.load import records, table_columns
 
 ERROR_CHARS = 160  # a failed run's error, shortened to a line
 

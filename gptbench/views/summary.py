@@ -1,51 +1,15 @@
-"""Rendering reports for people: the summary table after a run."""
+"""The summary a person reads after a run: throughput, MFU, memory, loss, telemetry, and warnings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
 from gptbench.reports.schema import Report, Run, Telemetry
-
-
-def fmt_rate(tokens_per_sec: float | None) -> str:
-    """12,345 tok/s, or n/a."""
-    return "n/a" if tokens_per_sec is None else f"{tokens_per_sec:,.0f} tok/s"
-
-
-def short(message: str | None, limit: int = 90) -> str:
-    """An error message cut to one readable line, with rich markup escaped (torch's start with `[enforce ...]`)."""
-    text = " ".join((message or "").split())
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def fmt_gb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f} GB"
-
-
-def fmt_hours(hours: float) -> str:
-    """Hours, with days alongside when it runs past two days."""
-    return f"{hours:,.1f} h" + (f" ({hours / 24:,.1f} days)" if hours >= 48 else "")
-
-
-def describe_config(run: Run) -> str:
-    """`124m · seq 1024 × batch 16 × accum 1 · bf16 · compile · sdpa · fused AdamW` in one line."""
-    c = run.config
-    parts = [
-        f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
-        f"seq {c.seq_len} × batch {c.micro_batch} × accum {c.grad_accum}"
-        + (f" × {c.world_size} ranks" if c.world_size > 1 else ""),
-        c.dtype + (" + tf32" if c.tf32 else ""),
-        "compiled" if c.compile else "eager",
-        c.attention,
-        f"{c.adamw_impl} AdamW",
-        f"data {c.data}",
-    ]
-    return " · ".join(parts)
+from gptbench.reports.text import describe_config, fmt_gb, fmt_hours, fmt_rate, short
 
 
 def run_warnings(run: Run) -> list[str]:

@@ -3,30 +3,14 @@ then the fastest of the batches that fit, measured in full."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gptbench.bench.config import BenchConfig
-from gptbench.bench.device import GB
 from gptbench.bench.worker import run_in_subprocess
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Run
-
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:([kmgt])(i?)b?)?\s*$", re.IGNORECASE)
-
-
-def parse_size_gb(text: str) -> float:
-    """`2GB`, `1.5G`, `512MB`, `16GiB`, or a bare number of GB -> gigabytes (1e9 bytes)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise GptbenchError(f"--memory-limit {text!r}: expected a size such as 2GB, 512MB or 16GiB")
-    number, unit, binary = float(match.group(1)), (match.group(2) or "g").lower(), bool(match.group(3))
-    power = "kmgt".index(unit) + 1
-    gb = number * (1024**power if binary else 1000**power) / GB
-    if gb <= 0:
-        raise GptbenchError(f"--memory-limit {text!r} must be more than zero")
-    return gb
+from gptbench.reports.text import GB
 
 
 @dataclass(frozen=True)

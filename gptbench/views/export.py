@@ -13,10 +13,10 @@ from typing import Any
 import gptbench
 from gptbench.atomic import link_new, write_temp_text
 from gptbench.errors import GptbenchError
-from gptbench.reports.compare import Comparison
-from gptbench.reports.load import records, table_columns
-from gptbench.reports.render import fmt_rate
-from gptbench.reports.render_compare import footnotes, headers, numeric, table_rows, warning_lines
+from gptbench.reports.text import fmt_rate
+from gptbench.views.compare import Comparison
+from gptbench.views.compare_table import footnotes, headers, numeric, table_rows, warning_lines
+from gptbench.views.load import records, table_columns
 
 JSON_SCHEMA = "gptbench.compare/1"
 HTML_HINT = "pip install matplotlib (the html extra)"

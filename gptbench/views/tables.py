@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from gptbench.reports.render import fmt_gb, short
 from gptbench.reports.schema import MeasuredPeak, Run
+from gptbench.reports.text import fmt_gb, short
 
 
 def _peak_memory(run: Run) -> str:

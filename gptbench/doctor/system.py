@@ -1,6 +1,6 @@
-"""`gptbench doctor`: what this machine can do and what would slow gptbench down, as a list of checks. Each check
-is run on its own and can only add a line: one that fails says why, what it costs, and how to fix it, and no
-check can end the others (every probe is wrapped). The NVML and GPU-link checks live in doctor_gpu.py."""
+"""`gptbench doctor`'s probes of this machine: versions, devices, kernels, compile, CPU, allocator, and a training
+step; `diagnose` runs them all. The NVML and GPU-link checks live in doctor/nvml.py, the check type in
+doctor/checks.py."""
 
 from __future__ import annotations
 
@@ -8,45 +8,12 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 
 import torch
 
 import gptbench
-from gptbench.bench import support
-from gptbench.bench.failure import innermost_message
-
-OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
-
-
-@dataclass
-class Check:
-    """One line of the diagnosis: `advice` says what a non-ok status costs and how to fix it."""
-
-    area: str
-    name: str
-    status: str
-    value: str
-    advice: str | None = None
-
-
-@dataclass
-class Diagnosis:
-    checks: list[Check] = field(default_factory=list)
-    can_run: bool = True  # False only when gptbench could not measure anything here
-    elapsed_s: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"schema": "gptbench.doctor/1", **asdict(self)}
-
-
-def guarded(area: str, name: str, probe: Callable[[], Check | list[Check]]) -> list[Check]:
-    """Run one probe; an exception becomes a failed check naming it, never a traceback."""
-    try:
-        found = probe()
-    except Exception as e:  # noqa: BLE001 - doctor reports what broke and carries on
-        return [Check(area, name, FAIL, f"the check itself failed: {innermost_message(e, 200)}")]
-    return found if isinstance(found, list) else [found]
+from gptbench.doctor.checks import INFO, OK, WARN, Check, Diagnosis, guarded
+from gptbench.hardware import capability as support
 
 
 def _version(package: str) -> str | None:
@@ -96,7 +63,7 @@ def devices() -> list[torch.device]:
 
 def cuda_device(device: torch.device) -> list[Check]:
     """Name, memory, the spec-table row MFU will use (or why none), and native bf16."""
-    from gptbench.cloud.specs import match_device
+    from gptbench.hardware.specs import match_device
 
     area = str(device)
     props = torch.cuda.get_device_properties(device)
@@ -107,7 +74,9 @@ def cuda_device(device: torch.device) -> list[Check]:
         checks.append(Check(area, "MFU peak", WARN, f"MIG slice {slice_}", "MFU is n/a: the datasheet peak is the whole GPU's"))
     elif spec is None:
         checks.append(
-            Check(area, "MFU peak", WARN, "not in the spec table", "no MFU for runs here: add a row to gptbench/cloud/gpus.csv")
+            Check(
+                area, "MFU peak", WARN, "not in the spec table", "no MFU for runs here: add a row to gptbench/hardware/gpus.csv"
+            )
         )
     else:
         peak = spec.bf16_tflops or spec.fp16_tflops
@@ -189,9 +158,9 @@ def mps_device(device: torch.device) -> list[Check]:
 def cpu() -> list[Check]:
     """Model, cores, the threads torch will use, fast bf16, and whether the machine is busy right now."""
     from gptbench.bench.contention import load_before
-    from gptbench.bench.device import has_fast_bf16
-    from gptbench.bench.machine import cpu_model
-    from gptbench.bench.threads import default_threads, physical_cores, usable_cpus
+    from gptbench.hardware.device import has_fast_bf16
+    from gptbench.hardware.machine import cpu_model
+    from gptbench.hardware.threads import default_threads, physical_cores, usable_cpus
 
     affinity = usable_cpus()
     physical = physical_cores(affinity)
@@ -228,8 +197,8 @@ def cpu() -> list[Check]:
 
 
 def allocator() -> Check:
-    """The malloc in this process, and whether CPU runs get a faster one (gptbench/bench/allocator.py decides)."""
-    from gptbench.bench.allocator import allocator_status
+    """The malloc in this process, and whether CPU runs get a faster one (gptbench/hardware/allocator.py decides)."""
+    from gptbench.hardware.allocator import allocator_status
 
     status = allocator_status()
     value = "the system's (glibc malloc)" if status.in_use == "system" else f"{status.in_use} ({status.in_use_path})"
@@ -252,7 +221,7 @@ def smoke(device: torch.device) -> Check:
 
 def diagnose(on_check: Callable[[Check], None] | None = None) -> Diagnosis:
     """Every check, in display order; `on_check` sees each as it is made."""
-    from gptbench.bench.doctor_gpu import nvml_checks
+    from gptbench.doctor.nvml import nvml_checks
 
     start = time.perf_counter()
     diagnosis = Diagnosis()
@@ -275,7 +244,7 @@ def _all_checks(nvml_checks: Callable[[list[torch.device]], list[Check]]) -> Ite
     yield guarded("versions", "versions", versions)
     found = devices()
     if found[0].type == "cpu":
-        from gptbench.bench.device import why_no_cuda
+        from gptbench.hardware.device import why_no_cuda
 
         yield [Check("cuda", "CUDA", INFO, f"no CUDA GPU ({why_no_cuda()}): runs use the CPU")]
     for device in found:

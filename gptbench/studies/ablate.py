@@ -7,10 +7,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from gptbench.bench.allocator import INSTALL_HINT, find_library
 from gptbench.bench.config import BenchConfig
-from gptbench.bench.device import has_fast_bf16
-from gptbench.bench.support import (
+from gptbench.hardware.allocator import INSTALL_HINT, find_library
+from gptbench.hardware.capability import (
     autocast_problem,
     compile_probe,
     compile_problem,
@@ -18,9 +17,10 @@ from gptbench.bench.support import (
     native_tf32,
     supports_fused_adamw,
 )
-from gptbench.bench.sweep import SeriesItem
-from gptbench.bench.threads import default_threads, physical_cores, torch_default_threads
+from gptbench.hardware.device import has_fast_bf16
+from gptbench.hardware.threads import default_threads, physical_cores, torch_default_threads
 from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
+from gptbench.studies.series import SeriesItem
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from gptbench.cloud.specs import match_device
 from gptbench.errors import GptbenchError
-from gptbench.reports.render import fmt_gb, fmt_hours
+from gptbench.hardware.specs import match_device
 from gptbench.reports.schema import Report, Run, RunConfig, RunResult
 from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.text import fmt_gb, fmt_hours
 
 Row = Mapping[str, Any]  # one run as plain values (None where missing), keyed by Column.key
 

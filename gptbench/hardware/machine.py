@@ -10,10 +10,11 @@ from pathlib import Path
 
 import torch
 
-from gptbench.bench.allocator import allocator_in_use
-from gptbench.bench.device import GB, nvml_handle
-from gptbench.bench.threads import physical_cores, usable_cpus
+from gptbench.hardware.allocator import allocator_in_use
+from gptbench.hardware.nvml import driver_version
+from gptbench.hardware.threads import physical_cores, usable_cpus
 from gptbench.reports.schema import Accelerator, CpuInfo, Machine
+from gptbench.reports.text import GB
 
 
 def cpu_model() -> str | None:
@@ -49,21 +50,12 @@ def _accelerator(device: torch.device) -> Accelerator:
             name=props.name,
             count=torch.cuda.device_count(),
             memory_gb=round(props.total_memory / GB, 1),
-            driver=_nvidia_driver(device),
+            driver=driver_version(device),
             capability=f"{props.major}.{props.minor}",
         )
     if device.type == "mps":
         return Accelerator(kind="mps", name=f"Apple {platform.machine()} GPU (MPS)", count=1)
     return Accelerator(kind="cpu", name=cpu_model(), count=0)
-
-
-def _nvidia_driver(device: torch.device) -> str | None:
-    if nvml_handle(device) is None:
-        return None
-    import pynvml
-
-    driver = pynvml.nvmlSystemGetDriverVersion()
-    return driver.decode() if isinstance(driver, bytes) else driver
 
 
 def fingerprint(device: torch.device) -> Machine:

@@ -5,16 +5,18 @@ processes that launch others (sweep, ablate, suite, --nproc) call it and must no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from gptbench.bench.failure import first_line
+from gptbench.errors import first_line
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 AMPERE = (8, 0)  # sm80: bf16 and TF32 tensor cores (NVIDIA Ampere architecture whitepaper, 2020)
@@ -71,7 +73,7 @@ def fused_adamw_problem(device: torch.device) -> str | None:
         p.grad = torch.zeros_like(p)
         torch.optim.AdamW([p], fused=True).step()
     except (RuntimeError, TypeError, NotImplementedError) as e:
-        from gptbench.bench.failure import innermost_message
+        from gptbench.errors import innermost_message
 
         return innermost_message(e, 100)
     return None
@@ -156,7 +158,7 @@ def compile_probe(device: torch.device) -> str | None:
         x = torch.randn(64, device=device)
         torch.testing.assert_close(fn(x), torch.nn.functional.gelu(x) * 2 + 1)
     except Exception as e:  # noqa: BLE001 - inductor raises many kinds; the cause is what matters
-        from gptbench.bench.failure import innermost_message
+        from gptbench.errors import innermost_message
 
         return f"torch.compile failed on {device.type.upper()}: {innermost_message(e)}"
     return None
@@ -171,3 +173,16 @@ def mig_slice(device_name: str) -> str | None:
     if match:
         return f"{match.group(1)}g.{match.group(2)}gb"
     return "MIG" if re.search(r"\bMIG\b", device_name) else None
+
+
+@contextlib.contextmanager
+def matmul_precision(tf32: bool) -> Iterator[None]:
+    """Allow TF32 for fp32 matmuls and convolutions for the duration, then restore the previous setting."""
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gptbench.bench.device import MemoryTracker, reset_peak_memory
 from gptbench.bench.flops import flops_per_token, formula_for
 from gptbench.bench.harness import throughput
+from gptbench.bench.memory import MemoryTracker, reset_peak_memory
 from gptbench.errors import GptbenchError
 from gptbench.model.config import GPTConfig, count_params
 from gptbench.model.gpt import GPT

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import torch
 
-from gptbench.bench.device import cpu_flags, synchronize
-from gptbench.bench.step import matmul_precision
-from gptbench.bench.support import native_bf16
 from gptbench.errors import GptbenchError
+from gptbench.hardware.capability import matmul_precision, native_bf16
+from gptbench.hardware.device import cpu_flags, synchronize
 from gptbench.reports.schema import MatmulPeak, MeasuredPeak, Report, Run
 from gptbench.reports.store import find_reports, load_report
 

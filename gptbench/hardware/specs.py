@@ -75,7 +75,7 @@ def _load(path: str) -> tuple[GpuSpec, ...]:
     except OSError as e:
         raise GptbenchError(f"GPU spec table {path}: cannot read ({e.strerror})") from e
     except (KeyError, ValueError) as e:
-        raise GptbenchError(f"GPU spec table {path}: malformed ({e}); see gptbench/cloud/gpus.csv for the columns") from e
+        raise GptbenchError(f"GPU spec table {path}: malformed ({e}); see gptbench/hardware/gpus.csv for the columns") from e
 
 
 def gpu_specs(path: str | Path | None = None) -> tuple[GpuSpec, ...]:

@@ -13,7 +13,7 @@ import pandas as pd
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
 from gptbench.cloud.prices import cheapest_price_per_gpu_hour
 from gptbench.errors import GptbenchError
-from gptbench.reports.load import LoadedRuns, Row, find_column, records, table_columns
+from gptbench.views.load import LoadedRuns, Row, find_column, records, table_columns
 
 # What makes two runs' tokens/s not like for like. Compile, attention and the optimizer are left out on purpose:
 # they are what a user usually compares.

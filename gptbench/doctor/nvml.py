@@ -8,26 +8,19 @@ from typing import Any
 
 import torch
 
-from gptbench.bench.doctor import FAIL, INFO, OK, WARN, Check
+from gptbench.doctor.checks import FAIL, INFO, OK, WARN, Check
+from gptbench.hardware import nvml as nvml_lib
 
 NVLINK_MAX_LINKS = 18  # NVML_NVLINK_MAX_LINKS in nvml.h (Hopper has 18)
 
 
 def nvml_checks(cuda_devices: list[torch.device]) -> list[Check]:
     """NVML itself, then each CUDA device as NVML sees it."""
-    try:
-        import pynvml
-    except ImportError:
-        return [
-            Check("nvml", "NVML", WARN if cuda_devices else INFO, "nvidia-ml-py is not installed", "pip install nvidia-ml-py")
-        ]
-    try:
-        pynvml.nvmlInit()
-    except Exception as e:  # noqa: BLE001 - no driver is an answer, not an error
-        from gptbench.bench.telemetry import nvml_missing_reason
-
+    pynvml, why = nvml_lib.init_nvml()
+    if pynvml is None:
         status = WARN if cuda_devices else INFO
-        return [Check("nvml", "NVML", status, nvml_missing_reason() if cuda_devices else f"not available ({e})")]
+        advice = "pip install nvidia-ml-py" if "not installed" in (why or "") else None
+        return [Check("nvml", "NVML", status, why or "NVML not available", advice)]
     driver = _text(pynvml.nvmlSystemGetDriverVersion())
     checks = [Check("nvml", "NVML", OK, f"driver {driver} · NVML {_text(pynvml.nvmlSystemGetNVMLVersion())}")]
     for device in cuda_devices:
@@ -41,10 +34,8 @@ def _text(value: Any) -> str:
 
 def device_checks(nvml: Any, device: torch.device) -> list[Check]:
     """The NVML device that matches `device` (by UUID), and what it says about power, clocks and links."""
-    from gptbench.bench.device import nvml_handle
-
     area = str(device)
-    handle = nvml_handle(device)
+    handle = nvml_lib.nvml_handle(device)
     if handle is None:
         advice = "no power, energy or throttling figures for runs on it; check the driver and nvidia-ml-py"
         return [Check(area, "NVML device", FAIL, "no NVML device matches this CUDA device's UUID or PCI bus id", advice)]

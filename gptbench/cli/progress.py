@@ -1,0 +1,46 @@
+"""The live display of a measured run on stderr: a spinner through warm-up, then a bar over the measured steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from gptbench.cli.common import err
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
+    """A spinner with elapsed time during warm-up, then a bar over measured steps with live tok/s (stderr)."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if not enabled:
+        yield lambda _: None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(p: Any) -> None:
+            label = "warm-up (compiling, if --compile)" if p.phase == "warmup" else "measuring"
+            if p.phase not in tasks:
+                tasks[p.phase] = bar.add_task(label, total=p.total, rate="")
+            rate = f"{p.tokens_per_sec:,.0f} tok/s" if p.tokens_per_sec else ""
+            bar.update(tasks[p.phase], completed=p.step, rate=rate)
+
+        yield update
+
+
+def measure_with_progress(config: Any, show: bool) -> Any:
+    """One in-process measured run with the progress display."""
+    from gptbench.bench.runner import run_benchmark
+
+    with progress_display(show) as on_progress:
+        return run_benchmark(config, on_progress)

@@ -1,0 +1,85 @@
+"""NVML, the NVIDIA driver's management library, in one place: loading and initialising it, finding the NVML handle
+of a CUDA device, and why there is none. NVML is optional everywhere: no driver, no library or an old driver
+means no NVML figures, never a failed run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def init_nvml() -> tuple[Any, str | None]:
+    """(the pynvml module, None) with NVML initialised, or (None, why not). nvmlInit is reference-counted and
+    may be called again in the same process (NVML API reference, nvmlInit_v2), so every reader calls this."""
+    try:
+        import pynvml
+    except ImportError:
+        return None, "NVML not available: the nvidia-ml-py package is not installed (pip install nvidia-ml-py)"
+    try:
+        pynvml.nvmlInit()
+    except Exception as e:  # noqa: BLE001 - no driver is an answer, not an error
+        if getattr(e, "value", None) == getattr(pynvml, "NVML_ERROR_LIBRARY_NOT_FOUND", object()):
+            return None, "NVML not available: no NVIDIA driver (libnvidia-ml not found)"
+        return None, f"NVML not available: {e}"
+    return pynvml, None
+
+
+def nvml_missing_reason() -> str:
+    """Why NVML gives no handle for a CUDA device, in words a user can act on."""
+    _, why = init_nvml()
+    return why or "NVML not available: NVML did not find this GPU by its PCI bus id"
+
+
+def nvml_handle(device: torch.device):  # noqa: ANN201 - pynvml's handle type is opaque
+    """The NVML handle of a CUDA device, or None. Matched by UUID (`"GPU-" + str(props.uuid)`, the form
+    nvmlDeviceGetHandleByUUID takes), else by PCI bus id: never by index, because NVML numbers every GPU of the
+    machine and ignores CUDA_VISIBLE_DEVICES, so CUDA's device 0 can be NVML's device 3."""
+    pynvml, _ = init_nvml()
+    if pynvml is None:
+        return None
+    try:
+        props = torch.cuda.get_device_properties(device)
+    except Exception:  # noqa: BLE001 - a device torch cannot describe has no NVML handle either
+        return None
+    for lookup, key in nvml_keys(props):
+        try:
+            return getattr(pynvml, lookup)(key)
+        except Exception:  # noqa: S112 - try the next way of naming the device
+            continue
+    return None
+
+
+def nvml_keys(props) -> list[tuple[str, str]]:  # noqa: ANN001 - torch's _CudaDeviceProperties
+    """The NVML lookups that find `props`'s device, most exact first: (pynvml function name, its argument)."""
+    keys = []
+    uuid = getattr(props, "uuid", None)
+    if uuid is not None:
+        text = str(uuid)
+        keys.append(("nvmlDeviceGetHandleByUUID", text if text.startswith(("GPU-", "MIG-")) else f"GPU-{text}"))
+    bus = getattr(props, "pci_bus_id", None)
+    if bus is not None:
+        domain = getattr(props, "pci_domain_id", 0)
+        keys.append(("nvmlDeviceGetHandleByPciBusId", f"{domain:08X}:{bus:02X}:{getattr(props, 'pci_device_id', 0):02X}.0"))
+    return keys
+
+
+def nvml_used_bytes(device: torch.device) -> int | None:
+    """Memory in use on the whole device (all processes) per NVML, or None where NVML does not answer."""
+    handle = nvml_handle(device)
+    if handle is None:
+        return None
+    pynvml, _ = init_nvml()
+    try:
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    except Exception:
+        return None
+
+
+def driver_version(device: torch.device) -> str | None:
+    """The NVIDIA driver's version as NVML reports it, or None where NVML does not answer for `device`."""
+    if nvml_handle(device) is None:
+        return None
+    pynvml, _ = init_nvml()
+    driver = pynvml.nvmlSystemGetDriverVersion()
+    return driver.decode() if isinstance(driver, bytes) else driver
