@@ -88,7 +88,7 @@ def _copy_into_hf(ours: GPT, hf: torch.nn.Module) -> None:
 
 def _hugging_face_twin(config: GPTConfig, attention: str) -> tuple[GPT, torch.nn.Module]:
     """Our model and Hugging Face's GPT2LMHeadModel of the same shape holding the same weights, both in eval mode."""
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip("transformers", reason="the Hugging Face reference model needs transformers")
     hf_config = transformers.GPT2Config(
         vocab_size=config.vocab_size,
         n_positions=config.block_size,

@@ -127,6 +127,7 @@ def test_text_files_one_document_each_or_split(tmp_path: Path, verdict: Path, mo
 
 
 def test_parquet_column_and_gzipped_jsonl(tmp_path: Path, verdict: Path) -> None:
+    pytest.importorskip("pyarrow", reason="writing and reading parquet needs pyarrow (the GPU image has none)")
     docs = paragraphs(verdict)[:30]
     pd.DataFrame({"id": range(len(docs)), "content": docs}).to_parquet(tmp_path / "c.parquet")
     with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
@@ -168,13 +169,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, verdict: Path, monkeyp
         ),
         ([str(tmp_path / "broken.jsonl")], "broken.jsonl:2: not a JSON line"),
         ([str(tmp_path / "binary.txt")], "binary.txt: not UTF-8 text"),
-        ([str(tmp_path / "c.parquet")], "c.parquet: cannot read as parquet"),
     ]
     for args, message in cases:
         assert_one_line_exit_2(cli(tmp_path, *args), message)
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed
     assert_one_line_exit_2(cli(tmp_path, str(tmp_path / "c.parquet")), "reading parquet needs pyarrow: pip install pyarrow")
     assert not (tmp_path / "shards").exists()  # nothing written
+
+
+def test_a_damaged_parquet_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow", reason="telling a damaged parquet file needs pyarrow to read it (the GPU image has none)")
+    (tmp_path / "c.parquet").write_bytes(b"PAR1 not really")
+    assert_one_line_exit_2(cli(tmp_path, str(tmp_path / "c.parquet")), "c.parquet: cannot read as parquet")
+    assert not (tmp_path / "shards").exists()
 
 
 def test_existing_shards_are_kept_unless_force(tmp_path: Path, verdict: Path) -> None:
