@@ -102,7 +102,7 @@ class Result:
 
 
 def judge_prerequisites(problem: str | None) -> tuple[str, str]:
-    """torch.compile can be on (gptbench.bench.support.compile_problem found nothing missing)."""
+    """torch.compile can be on (gptbench.hardware.capability.compile_problem found nothing missing)."""
     if problem:
         return "FAIL", f"torch.compile would be off: {problem}; the compiled checks below measure eager code"
     return "PASS", "Dynamo, Triton, a C compiler and Python.h are all there: the default run compiles"
@@ -375,7 +375,7 @@ def nvml_result() -> Result:
     """nvml-pci in this process: no GPU work, only NVML and CUDA's device properties."""
     import torch
 
-    from gptbench.bench.device import nvml_handle
+    from gptbench.hardware.nvml import nvml_handle
 
     props = torch.cuda.get_device_properties(0)
     ids = (getattr(props, "pci_domain_id", 0), getattr(props, "pci_bus_id", 0), getattr(props, "pci_device_id", 0))
@@ -491,7 +491,7 @@ def acceptance(acc: Acceptance, full: bool, suite_timeout_s: float) -> None:
     """Every step, in order; each verdict is in acceptance.json as soon as it is reached."""
     import torch
 
-    from gptbench.bench.support import compile_problem
+    from gptbench.hardware.capability import compile_problem
 
     acc.save()
     acc.add(Result("compile-prerequisites", *judge_prerequisites(compile_problem(torch.device("cuda", 0)))))
@@ -538,9 +538,9 @@ def inner_default_step(out: Path) -> dict:
 
     from gptbench.bench import runner
     from gptbench.bench.config import RunOptions, resolve_config
-    from gptbench.bench.step import intra_op_threads, matmul_precision
-    from gptbench.bench.support import compile_problem
+    from gptbench.bench.step import intra_op_threads
     from gptbench.cli.run import finish_report
+    from gptbench.hardware.capability import compile_problem, matmul_precision
 
     config = resolve_config(RunOptions(device="cuda"))
     kept, make = [], runner.Trainer
@@ -593,11 +593,11 @@ def events_against_harness(trainer: object, device: object, tokens_per_step: int
 def inner_auto_batch(out: Path) -> dict:
     """--batch auto's own eager probe at AUTO_BATCH_SIZES, largest first, until one fits; then that batch compiled,
     in its own process (this process never touches the GPU)."""
-    from gptbench.bench.autobatch import memory_bound_gb, probe
     from gptbench.bench.config import RunOptions, resolve_config
     from gptbench.bench.runner import new_report
     from gptbench.bench.worker import run_in_subprocess
     from gptbench.cli.run import finish_report
+    from gptbench.studies.autobatch import memory_bound_gb, probe
 
     config = resolve_config(RunOptions(device="cuda"))
     bound, source = memory_bound_gb(config.device, None, 0.1)

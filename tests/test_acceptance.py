@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gptbench.bench.device import nvml_keys
+from gptbench.hardware.nvml import nvml_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_acceptance.py"
