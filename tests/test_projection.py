@@ -132,3 +132,26 @@ def test_book_presets_are_projected_as_the_books_model() -> None:
     a100 = find_gpu("a100-sxm4-40gb")
     assert project(book, a100).tokens_per_sec < project(gpt2, a100).tokens_per_sec
     assert memory_estimate_gb(book) > memory_estimate_gb(gpt2)
+
+
+def test_memory_model_learns_sharding_and_checkpointing() -> None:
+    """Each switch moves the estimate the way it moves real memory, by the parts it touches, and sharding over one
+    rank changes nothing. GPT-2 1558M at micro-batch 16 on one GPU is the "85.3 GB" `estimate` prints today."""
+    from gptbench.cloud.projection import memory_breakdown, memory_estimate_gb, workload_of
+    from gptbench.model.config import PRESETS
+
+    base = dict(seq_len=1024, micro_batch=16)
+    plain = workload_of(PRESETS["1558m"], **base)
+    assert round(memory_estimate_gb(plain), 1) == 85.3
+    for sharding in ("optimizer", "full"):
+        assert memory_estimate_gb(workload_of(PRESETS["1558m"], **base, sharding=sharding)) <= memory_estimate_gb(plain)
+    none8, zero1, fsdp = (
+        memory_breakdown(workload_of(PRESETS["1558m"], **base, world_size=8, sharding=s)) for s in ("none", "optimizer", "full")
+    )
+    assert zero1.optimizer_gb == none8.optimizer_gb / 8 and zero1.weights_gb == none8.weights_gb
+    assert fsdp.weights_gb == none8.weights_gb / 8 and fsdp.gradients_gb == none8.gradients_gb / 8
+    assert fsdp.total_gb < zero1.total_gb < none8.total_gb
+    ckpt = memory_breakdown(workload_of(PRESETS["1558m"], **base, activation_checkpointing=True))
+    assert ckpt.activations_gb < memory_breakdown(plain).activations_gb / 2 and ckpt.optimizer_gb == none8.optimizer_gb
+    # llm.c trained 1558M with ZeRO-1 at micro-batch 16 on 80 GB H100s (8 ranks): the model must agree it fits.
+    assert zero1.total_gb < 80 < none8.total_gb

@@ -90,12 +90,18 @@ class Workload:
     tied_head: bool = True  # LM head shares the token embedding (GPT-2, gptbench)
     dropout: bool = False  # residual dropout masks (gptbench trains without dropout)
     eval_forwards: float = 0.0  # forward-only micro-batches inside the timed interval, per step (evaluation)
+    world_size: int = 1  # data-parallel ranks: what sharding divides the state over (memory only)
+    sharding: str = "none"  # none (DDP) | optimizer (ZeRO-1: AdamW's moments split over ranks) | full (FSDP2)
+    activation_checkpointing: bool = False  # keep only each block's input; recompute the block in backward
 
     def __post_init__(self) -> None:
         for name in ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum"):
             if getattr(self, name) <= 0:
                 raise GptbenchError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.world_size <= 0:
+            raise GptbenchError(f"world_size must be positive, got {self.world_size}")
         checks = {"dtype": ("bf16", "fp16", "fp32"), "weights": ("fp32", "bf16"), "attention": ("sdpa", "naive")}
+        checks["sharding"] = ("none", "optimizer", "full")
         checks["adamw"] = ("fused", "foreach", "for-loop")
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
@@ -127,6 +133,11 @@ class Workload:
         per_block = 12 * c * c + 13 * c  # qkv, proj, fc, proj weights and biases, two norms
         head = 0 if self.tied_head else self.vocab_size * c
         return self.n_layer * per_block + (self.vocab_size + self.block_size) * c + 2 * c + head
+
+    @property
+    def block_params(self) -> int:
+        """One transformer block's parameters: the unit FSDP gathers, and the unit checkpointing recomputes."""
+        return 12 * self.n_embd**2 + 13 * self.n_embd
 
     @property
     def tokens_per_step(self) -> int:
@@ -329,13 +340,40 @@ def project(w: Workload, spec: GpuSpec, eff: Efficiencies = EFFICIENCIES) -> Pro
 CONTEXT_GB = 1.0  # CUDA context, cuBLAS/cuDNN workspaces and allocator slack: an allowance, not a measurement
 
 
-def memory_estimate_gb(w: Workload) -> float:
-    """Estimated peak device memory of a training step, in GB (1e9 bytes). An estimate: the allocator's
-    fragmentation and torch.compile's buffer reuse move the real figure by some percent either way."""
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Estimated peak device memory of one rank's training step, by what holds it, in GB (1e9 bytes)."""
+
+    weights_gb: float
+    gradients_gb: float
+    optimizer_gb: float  # AdamW's two moments
+    activations_gb: float  # saved for backward, plus what one block holds while it is recomputed or gathered
+    context_gb: float = CONTEXT_GB
+
+    @property
+    def total_gb(self) -> float:
+        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb + self.context_gb
+
+
+def memory_breakdown(w: Workload) -> MemoryBreakdown:
+    """Estimated peak device memory of one rank, by part. An estimate: the allocator's fragmentation and
+    torch.compile's buffer reuse move the real figure by some percent either way.
+
+    Sharding divides state over `world_size` ranks as PyTorch's engines do: `optimizer` splits AdamW's moments
+    (ZeroRedundancyOptimizer, ZeRO stage 1); `full` splits weights, gradients and moments (FSDP2 `fully_shard`, ZeRO
+    stage 3) and gathers one block's weights at a time in the compute dtype, two at once with prefetching.
+    Activation checkpointing keeps each block's input (the residual stream) and recomputes one block at a time."""
+    n = w.world_size
     p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
-    state = p * wb * (1 + 1 + 2)  # weights + gradients + AdamW's two moments (m, v), all in the weights' dtype
-    if w.weights == "fp32" and w.dtype != "fp32":
-        state += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
+    weights, grads, moments = p * wb, p * wb, 2 * p * wb  # all in the weights' dtype
+    extra = 0.0
+    if w.sharding == "full":
+        weights, grads, moments = weights / n, grads / n, moments / n
+        extra += 2 * w.block_params * a  # the gathered unsharded blocks (this one and the prefetched next)
+    elif w.sharding == "optimizer":
+        moments /= n
+    if w.weights == "fp32" and w.dtype != "fp32" and w.sharding != "full":
+        extra += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
     # Saved for backward, bytes per token per layer: the residual stream twice (LayerNorm inputs, r each), both
     # LayerNorm outputs as the matmuls see them (a each), q, k, v (3a), attention output and its transposed
     # copy (2a), the GELU input and output (4a + 4a): (2r + 15a) x C; plus one-byte dropout masks.
@@ -346,5 +384,13 @@ def memory_estimate_gb(w: Workload) -> float:
         per_layer += (FP32 + (a if a != FP32 else 0)) * w.n_head * w.seq_len  # the T x T probabilities (fp32, + bf16 copy)
     lp = FP32 if w.weights == "fp32" else a
     final = (r + a) * c + (a + 2 * lp) * w.vocab_size  # final norm; logits, saved log-probs and their gradient
-    activations = w.micro_batch * w.seq_len * (w.n_layer * per_layer + final)
-    return (state + activations) / 1e9 + CONTEXT_GB
+    # Checkpointed: each block keeps only its input (r x C per token); one block's activations live again while
+    # it is recomputed in backward.
+    layers = (w.n_layer * r * c + per_layer) if w.activation_checkpointing else w.n_layer * per_layer
+    activations = w.micro_batch * w.seq_len * (layers + final) + extra
+    return MemoryBreakdown(weights / 1e9, grads / 1e9, moments / 1e9, activations / 1e9)
+
+
+def memory_estimate_gb(w: Workload) -> float:
+    """Estimated peak device memory of one rank's training step, in GB (1e9 bytes): `memory_breakdown`'s total."""
+    return memory_breakdown(w).total_gb
