@@ -77,7 +77,7 @@ def test_stored_efficiencies_are_the_fit_of_the_data() -> None:
 def test_memory_estimate_against_published_reserved_memory() -> None:
     """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context allowance,
     which reserved memory does not include) is within 3.5% at micro-batch 8 and under by at most 9% at 32: the
-    bounds the README states."""
+    bounds docs/methodology.md states."""
     checked = 0
     for point in published_points():
         if point.reserved_gb is None:
@@ -111,15 +111,15 @@ def test_a_gpu_without_a_peak_for_the_precision_cannot_be_projected() -> None:
         project(GPT2, find_gpu("t4"))
 
 
-def test_readme_flops_per_token_agree_with_the_reports() -> None:
-    """The README names both counts: GPT-2's vocabulary, and the padded one gptbench's reports use by default."""
+def test_methodology_flops_per_token_agree_with_the_reports() -> None:
+    """docs/methodology.md names both counts: GPT-2's vocabulary, and the padded one gptbench's reports use by default."""
     from gptbench.bench.flops import flops_per_token  # torch-free: the FLOP count is plain arithmetic on the config
     from gptbench.model.config import GPTConfig
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parent.parent / "docs" / "methodology.md").read_text(encoding="utf-8")
     gpt2 = GPTConfig.from_name("124m")
-    assert f"{flops_per_token(gpt2, 1024):,.0f} FLOPs per\ntoken with GPT-2's 50,257-token vocabulary" in readme
-    assert f"count the padded LM head, as the GPU computes it: {flops_per_token(gpt2.padded(), 1024):,.0f}" in readme
+    assert f"{flops_per_token(gpt2, 1024):,.0f} FLOPs per\ntoken with GPT-2's 50,257-token vocabulary" in page
+    assert f"count the padded LM head, as the GPU computes it: {flops_per_token(gpt2.padded(), 1024):,.0f}" in page
 
 
 def test_book_presets_are_projected_as_the_books_model() -> None:
