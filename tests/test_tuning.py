@@ -17,7 +17,6 @@ from gptbench.cli.options import parse_list, parse_size_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.allocator import find_library
 from gptbench.hardware.peak import attach_measured_peak, measure_matmul, newest_peak_for
-from gptbench.hardware.threads import torch_default_threads
 from gptbench.reports.schema import MeasuredPeak
 from gptbench.reports.store import load_report, write_report
 from gptbench.studies.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
@@ -110,9 +109,9 @@ def test_each_rung_changes_exactly_the_switch_it_names() -> None:
 
 
 def test_threads_rung_is_skipped_where_torch_already_uses_the_physical_cores() -> None:
-    config = resolve_config(RunOptions(device="cpu", model="tiny", threads=torch_default_threads()))
+    config = resolve_config(RunOptions(device="cpu", model="tiny", threads=torch.get_num_threads()))
     threads = next(p for p in plan_ladder(config) if "threads" in p.name)
-    assert threads.skipped and f"torch's default is already {torch_default_threads()} threads" in threads.skipped
+    assert threads.skipped and f"torch's default is already {torch.get_num_threads()} threads" in threads.skipped
 
 
 def test_tf32_rung_is_skipped_on_a_cpu_with_the_reason() -> None:

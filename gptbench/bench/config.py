@@ -121,7 +121,7 @@ class RunOptions:
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
 # CPU compile stays off: compiling costs far more than it saves over a default-length run
-# (benchmarks/cpu_compile_payoff.py; figures in the README, "CPU runs: allocator, threads, compile").
+# (benchmarks/cpu_compile_payoff.py; figures in docs/run.md, "CPU runs: allocator, threads, compile").
 DEVICE_DEFAULTS = {
     "cuda": {"micro_batch": 16, "compile": True, "warmup_steps": 3, "steps": 30},
     "mps": {"micro_batch": 4, "compile": False, "warmup_steps": 2, "steps": 10},

@@ -280,8 +280,9 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
         f"tokens: {plan.tokens:,.0f}" + (f" ({plan.tokens_how})" if plan.tokens_how else ""),
         f"configuration: {describe_workload(w)} (gptbench's CUDA defaults unless --batch/--dtype/--seq say otherwise)",
         "measured: the fastest run in the reports folder on that GPU with this configuration (shape, seq, batch, dtype,"
-        " compile, attention, vocabulary, tied head); projected: gptbench's roofline model (README, 'How projections are"
-        " made'), under it what backs it: validated (published points on that GPU), same arch (as a validated GPU) or"
+        " compile, attention, vocabulary, tied head); projected: gptbench's roofline model"
+        " (docs/methodology.md, 'How projections are made'), under it what backs it: validated (published points on that"
+        " GPU), same arch (as a validated GPU) or"
         f" datasheet (not validated); time and cost ranges: measured p90-p10 steps, or {band_basis().removeprefix('band: ')}",
         f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
         "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"

@@ -105,7 +105,7 @@ def allocator_status() -> AllocatorStatus:
     elif "tcmalloc" in found:
         note = f"tcmalloc is installed ({found['tcmalloc']}); CPU runs preload it (--allocator auto)"
     else:
-        note = f"CPU runs use the system allocator; install tcmalloc and they preload it (see README, CPU runs): {command}"
+        note = f"CPU runs use the system allocator; install tcmalloc and they preload it (see docs/run.md, CPU runs): {command}"
     return AllocatorStatus(name, path, found, command, note)
 
 

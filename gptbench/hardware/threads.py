@@ -2,7 +2,10 @@
 
 Two hyper-threads of one core share its vector units, so a second matmul thread on the same core adds contention,
 not FLOPs; PyTorch's CPU launcher (torch/backends/xeon/run_cpu.py, `_CPUinfo` and `launch`) likewise sets
-OMP_NUM_THREADS to the physical cores it binds to. torch's own default is one thread per logical CPU.
+OMP_NUM_THREADS to the physical cores it binds to. torch's own default is also one per physical core (c10's
+TaskThreadPoolBase::defaultNumThreads counts cpuinfo's cores, MKL's mkl_get_max_threads likewise), but counted on
+the whole machine where the build does not look at the CPU set; what gptbench adds is counting the cores of this
+process's CPU set on every build, and sharing them among the ranks on one machine.
 Torch-free: topology comes from /sys (Linux), then /proc/cpuinfo, then the logical count.
 """
 
@@ -72,10 +75,3 @@ def default_threads(environ: dict[str, str] | None = None, cores: int | None = N
     env = os.environ if environ is None else environ
     ranks = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(1, (physical_cores() if cores is None else cores) // max(1, ranks))
-
-
-def torch_default_threads(environ: dict[str, str] | None = None) -> int:
-    """The intra-op threads torch takes when not told: OMP_NUM_THREADS if set, else one per usable logical CPU."""
-    env = os.environ if environ is None else environ
-    value = env.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else len(usable_cpus())

@@ -18,7 +18,7 @@ from gptbench.hardware.capability import (
     supports_fused_adamw,
 )
 from gptbench.hardware.device import has_fast_bf16
-from gptbench.hardware.threads import default_threads, physical_cores, torch_default_threads
+from gptbench.hardware.threads import default_threads, physical_cores
 from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 from gptbench.studies.series import SeriesItem
 
@@ -185,11 +185,13 @@ def _allocator_rung(target: str) -> Rung:
 
 
 def _threads_rung(target: int | None) -> Rung:
-    """`+ physical-core threads`: torch's intra-op threads from one per logical CPU (its default) to the run's count."""
+    """`+ physical-core threads`: torch's intra-op threads from its own default to the run's count (one per physical
+    core of this process's CPU set). The default is asked of torch itself in this process, which sets no count:
+    the builds differ (c10 counts the machine's cores, MKL and OpenMP builds may follow the CPU set)."""
     name = "+ physical-core threads" if target is None or target == default_threads() else f"+ {target} intra-op threads"
 
     def applies(_: torch.device) -> str | None:
-        default = torch_default_threads()
+        default = torch.get_num_threads()
         if target is None or target == default:
             cores = physical_cores()
             why = "one per physical core here (no hyper-threads in this CPU set)" if default == cores else "as --threads asks"
