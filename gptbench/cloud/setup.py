@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from gptbench.errors import GptbenchError
 
 # `gptbench prepare --workers 1` tokenizing jsonl documents: 2,209,480 tokens/s, measured 2026-11-28 on a 2-core AMD
-# EPYC VM under load (README, "gptbench prepare", from benchmarks/prepare_throughput.py). A many-core node with
-# --workers N is faster; that is not measured here.
+# EPYC VM under load (benchmarks/README.md, "`prepare`: tokenizer throughput", benchmarks/prepare_throughput.py).
+# A many-core node with --workers N is faster; that is not measured here.
 PREPARE_TOKENS_PER_SEC = 2_209_480
-PREPARE_SOURCE = "prepare --workers 1: 2,209,480 tok/s, measured 2026-11-28 on a 2-core AMD EPYC VM (README)"
+PREPARE_SOURCE = "prepare --workers 1: 2,209,480 tok/s, measured 2026-11-28 on a 2-core AMD EPYC VM (benchmarks/README.md)"
 # torch.compile's first step of GPT-2 124M on an A100: 'iter 0: ... time 9371.81ms' (otaviogood in karpathy/nanoGPT
 # issue #178, 2023-02-24, https://github.com/karpathy/nanoGPT/issues/178). Scaled by layers: an assumption (compile
 # time grows with the graph), and a once-per-run cost (a resumed run compiles again).
