@@ -7,7 +7,7 @@ preload.py the allocator re-exec, ddp.py the torchrun launch of `run --nproc`.
 # isort: off
 # Importing a module registers its commands; this order is the order of `gptbench --help`.
 from gptbench.cli import run, series, peak, doctor, chapter5  # noqa: F401
-from gptbench.cli import estimate, compare  # noqa: F401
+from gptbench.cli import estimate, plan, compare  # noqa: F401
 from gptbench.cli import prepare  # noqa: F401
 
 # isort: on

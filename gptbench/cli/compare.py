@@ -38,14 +38,14 @@ def compare(
 ) -> None:
     """Compare reports side by side: tokens/s, relative speed, MFU, memory, $ per billion tokens, FineWeb-10B hours."""
     # imported here, not at the top: pandas is only paid for by this command
-    from gptbench.views import export
+    from gptbench.views import export, files
     from gptbench.views.compare import CompareOptions, parse_prices
     from gptbench.views.compare import compare as compare_runs
     from gptbench.views.compare_table import compare_table, footnotes, warning_lines
     from gptbench.views.load import load_runs
 
     options = CompareOptions(baseline=baseline, sort=sort, group=group, prices=parse_prices(price or []))
-    targets = export.check_targets({"--csv": csv_path, "--markdown": markdown_path, "--html": html_path}, force)
+    targets = files.check_targets({"--csv": csv_path, "--markdown": markdown_path, "--html": html_path}, force)
     loaded = load_runs(inputs)
     for warning in loaded.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -53,7 +53,7 @@ def compare(
     makers = {"--csv": export.to_csv, "--markdown": export.to_markdown, "--html": export.to_html}
     texts = {path: makers[option](comparison) for option, path in targets.items()}  # all rendered before any is written
     for path, text in texts.items():
-        export.write_new(path, text, force)
+        files.write_new(path, text, force)
     if as_json:
         out.print_json(json.dumps(export.to_json_data(comparison), allow_nan=False))
     else:

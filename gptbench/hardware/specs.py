@@ -1,4 +1,5 @@
-"""The GPU spec table (gpus.csv): dense peaks per dtype, memory, bandwidth, power, each row with its source."""
+"""The GPU spec table (gpus.csv): dense peaks per dtype, memory, bandwidth, power, the link between GPUs of one machine,
+each row with its source."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class GpuSpec:
     source: str
     source_date: str
     architecture: str = ""  # the chip family (hopper, ada, ampere-ga100...): which GPUs share a calibration's evidence
+    link: str = ""  # how GPUs of one machine reach each other: nvlink4-nvswitch, pcie4-x16...
+    link_bw_gbs: float | None = None  # per GPU, per direction (the datasheet's bidirectional figure halved)
+    link_source: str = ""  # where the link figure comes from (the datasheet in `source`, unless it says otherwise)
 
     def peak_tflops(self, dtype: str, tf32: bool) -> float | None:
         """The dense peak for the precision the matmuls run in: bf16, fp16, or fp32 (tf32 when enabled)."""
@@ -69,6 +73,9 @@ def _load(path: str) -> tuple[GpuSpec, ...]:
                 board_power_w=_number(r.get("board_power_w")),
                 source=r.get("source", "").strip(),
                 source_date=r.get("source_date", "").strip(),
+                link=(r.get("link") or "").strip(),
+                link_bw_gbs=_number(r.get("link_bw_gbs")),
+                link_source=(r.get("link_source") or "").strip(),
             )
             for r in rows
         )

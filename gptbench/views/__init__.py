@@ -6,4 +6,6 @@
     compare.py        runs side by side: relative speed, $ per billion tokens, FineWeb-10B hours
     compare_table.py  the comparison as a table, its headers and footnotes
     export.py         CSV, Markdown and HTML exports of a comparison
+    files.py          the exports' shared page style and atomic, never-overwriting writes (pandas-free)
+    plan.py           `plan`'s table, answers and its time-against-cost page
 """

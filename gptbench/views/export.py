@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import html
 import io
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import gptbench
-from gptbench.atomic import link_new, write_temp_text
-from gptbench.errors import GptbenchError
 from gptbench.reports.text import fmt_rate
 from gptbench.views.compare import Comparison
 from gptbench.views.compare_table import footnotes, headers, numeric, table_rows, warning_lines
+from gptbench.views.files import STYLE, matplotlib_or_hint
 from gptbench.views.load import records, table_columns
 
 JSON_SCHEMA = "gptbench.compare/1"
-HTML_HINT = "pip install matplotlib (the html extra)"
 
 
 def to_csv(comparison: Comparison) -> str:
@@ -82,18 +78,9 @@ def _bars(ax: Any, rows: list[dict[str, Any]], key: str, colors: list[Any], fmt:
         ax.spines[side].set_visible(False)
 
 
-def _matplotlib() -> Any:
-    """matplotlib, or a one-line error saying how to install it (it is the optional `html` extra)."""
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise GptbenchError(f"--html needs matplotlib, which is not installed: {HTML_HINT}") from e
-    return matplotlib
-
-
 def chart_svg(comparison: Comparison) -> str:
     """Bar charts of tokens/s and of $ per FineWeb-10B epoch per run, as one inline SVG (text drawn as paths)."""
-    matplotlib = _matplotlib()
+    matplotlib = matplotlib_or_hint()
     from matplotlib.figure import Figure
 
     rows = records(comparison.frame)
@@ -118,16 +105,6 @@ def chart_svg(comparison: Comparison) -> str:
     return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: the page is HTML5
 
 
-STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; padding: 0 1em; }
-h1 { font-size: 1.4em; } .meta, .notes { color: #555; } .warn { background: #fff4d6; border-left: 4px solid #e0a800;
-padding: .5em 1em; } table { border-collapse: collapse; margin: 1em 0; } th, td { border-bottom: 1px solid #ddd;
-padding: .3em .6em; text-align: left; white-space: nowrap; font-size: 13px; } .num { text-align: right; }
-tr.failed { color: #b00; } tr.start td { border-top: 2px solid #888; } .scroll { overflow-x: auto; }
-figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
-"""
-
-
 def to_html(comparison: Comparison) -> str:
     """One page that needs no network: the warnings, the charts (inline SVG), the table and its notes."""
     esc = html.escape
@@ -150,40 +127,3 @@ def to_html(comparison: Comparison) -> str:
         "</body></html>\n",
     ]
     return "\n".join(parts)
-
-
-def check_targets(targets: Mapping[str, Path | None], force: bool) -> dict[str, Path]:
-    """The export paths that were asked for, checked before anything is computed or written."""
-    chosen = {option: path for option, path in targets.items() if path is not None}
-    if "--html" in chosen:
-        _matplotlib()
-    seen: dict[Path, str] = {}
-    for option, path in chosen.items():
-        if path.resolve() in seen:
-            raise GptbenchError(f"{option} {path}: the same file as {seen[path.resolve()]}; give each export its own file")
-        seen[path.resolve()] = option
-        if path.is_dir():
-            raise GptbenchError(f"{option} {path}: is a folder; give a file name")
-        if path.exists() and not force:
-            raise GptbenchError(f"{option} {path}: the file already exists; pass --force to replace it")
-    return chosen
-
-
-def write_new(path: Path, text: str, force: bool) -> None:
-    """Write `text` to `path` atomically (temp file, then rename); an existing file is replaced only with `force`."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = write_temp_text(path.parent, text)
-    except OSError as e:
-        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
-    try:
-        if force:
-            os.replace(tmp, path)
-        else:
-            link_new(tmp, path)
-    except FileExistsError as e:
-        raise GptbenchError(f"{path}: the file already exists; pass --force to replace it") from e
-    except OSError as e:
-        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""`gptbench plan`: where and how to run a whole training run, within a deadline or a budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cloud.plan import DEFAULT_TOKENS_PER_STEP, PlanRequest, make_plan
+from gptbench.cloud.tokens import parse_tokens
+from gptbench.model.config import GPTConfig, count_params
+
+
+@app.command(name="plan", rich_help_panel=DECIDE)
+@friendly
+def plan_command(
+    tokens: Annotated[str, typer.Option(help="10e9, 2.5B, 300M, fineweb-10b, or chinchilla (20 × the --model's parameters).")] = (
+        "fineweb-10b"
+    ),
+    model: Annotated[str, typer.Option(help="Preset: tiny, 124m … 1558m, book-124m ….")] = "124m",
+    seq: Annotated[Optional[int], typer.Option(help="Sequence length (default: the model's block size).")] = None,
+    tokens_per_step: Annotated[
+        int, typer.Option(help="Tokens per optimizer step (micro-batch × seq × GPUs × accumulation).")
+    ] = DEFAULT_TOKENS_PER_STEP,
+    max_hours: Annotated[Optional[float], typer.Option(help="Deadline: the cheapest option that finishes within it.")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Budget in USD: the fastest option that costs no more.")] = None,
+    kwh_price: Annotated[Optional[float], typer.Option(help="Electricity $/kWh for the machines you own.")] = None,
+    power_w: Annotated[Optional[float], typer.Option(help="Your machine's whole draw in watts (default: measured).")] = None,
+    gpu: Annotated[Optional[str], typer.Option(help="Only this GPU (a spec-table name); with --gpus, a machine to plan.")] = None,
+    gpus: Annotated[Optional[int], typer.Option(help="Only machines with this many GPUs.")] = None,
+    price: Annotated[Optional[float], typer.Option(help="$/GPU-hour for the --gpu X --gpus N machine.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none); their writes are billed.")] = 1000,
+    data: Annotated[str, typer.Option(help="tokenize (bill tokenizing the corpus) or shards (already tokenized).")] = "tokenize",
+    reports_dir: Annotated[Path, typer.Option(help="Reports of your own machines (and measurements of GPUs).")] = Path("reports"),
+    catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a page: time against cost, Pareto front.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+) -> None:
+    """Where and how to run a whole training run: every offer and your machines, the configuration that fits, ranked by cost."""
+    from gptbench.views.files import check_targets, write_new
+    from gptbench.views.plan import answer_lines, note_lines, options_table, to_html
+
+    targets = check_targets({"--html": html}, force)
+    total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)))
+    request = PlanRequest(
+        total, how, model, seq, tokens_per_step, max_hours, budget, kwh_price, power_w, gpu, gpus, price,
+        checkpoint_every or None, data,
+    )  # fmt: skip
+    plan = make_plan(request, reports_dir, catalog_file)
+    if "--html" in targets:
+        write_new(targets["--html"], to_html(plan), force)
+    if as_json:
+        out.print_json(json.dumps(plan.to_dict()))
+        return
+    out.print(options_table(plan))
+    for line in note_lines(plan):
+        out.print(f"[dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
+    for line in answer_lines(plan):
+        out.print(f"[bold]→[/bold] {escape(line)}", highlight=False, soft_wrap=True)
+    out.print("[bold]assumptions[/bold]")
+    for line in plan.assumptions:
+        out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
+    if "--html" in targets:
+        out.print(f"wrote {targets['--html']}")
