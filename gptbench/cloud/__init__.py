@@ -3,7 +3,7 @@
     estimate.py     hours and dollars from a throughput
     throughput.py   where the throughput comes from: a report, a measured GPU, or a projection; the catalog
     projection.py   the roofline-style step model for hardware you don't have
-    calibration.py, validation.py   its fit to published and measured points, and the leave-one-out band
+    calibration.py, validation.py   its fit to published and measured points, and the held-out band
     breakdown.py    --explain: where the step's time goes
     prices.py       the price catalog (prices.csv, each row dated and sourced)
     tokens.py       10e9, 2.5B, fineweb-10b, chinchilla -> a token count
