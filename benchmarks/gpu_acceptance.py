@@ -59,6 +59,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -118,24 +119,15 @@ def judge_doctor(code: int, doctor: dict | None) -> tuple[str, str]:
     return "PASS", f"{len(doctor.get('checks', []))} checks, none failed"
 
 
-def parse_bus_id(text: str) -> tuple[int, int, int]:
-    """NVML's `DDDDDDDD:BB:DD.F` (or the legacy 4-digit domain) -> (domain, bus, device)."""
-    domain, bus, rest = text.strip().split(":")
-    return int(domain, 16), int(bus, 16), int(rest.split(".")[0], 16)
-
-
 def judge_nvml(nvml_bus_id: str | bytes | None, domain: int, bus: int, device: int) -> tuple[str, str]:
     """The NVML device's PCI address is CUDA device 0's: the handle names the GPU the runs use."""
-    cuda = f"{domain:08X}:{bus:02X}:{device:02X}"
-    if nvml_bus_id is None:
-        return "FAIL", f"no NVML device found for cuda:0 (CUDA's PCI address {cuda})"
-    nvml_bus_id = nvml_bus_id.decode() if isinstance(nvml_bus_id, bytes) else nvml_bus_id  # older nvidia-ml-py
-    try:
-        found = parse_bus_id(nvml_bus_id)
-    except ValueError:
-        return "FAIL", f"NVML bus id {nvml_bus_id!r} is not DOMAIN:BUS:DEVICE.FUNCTION"
-    same = found == (domain, bus, device)
-    return ("PASS" if same else "FAIL"), f"NVML {nvml_bus_id} {'==' if same else '!='} CUDA {cuda}"
+    from gptbench.hardware.nvml import pci_mismatch  # imports torch: kept out of the script's start
+
+    problem = pci_mismatch(nvml_bus_id, SimpleNamespace(pci_domain_id=domain, pci_bus_id=bus, pci_device_id=device))
+    if problem is not None:
+        return "FAIL", problem.replace("no NVML device found", "no NVML device found for cuda:0")
+    shown = nvml_bus_id.decode() if isinstance(nvml_bus_id, bytes) else nvml_bus_id
+    return "PASS", f"NVML {shown} == CUDA {domain:08X}:{bus:02X}:{device:02X}"
 
 
 def judge_graph(step: dict) -> tuple[str, str]:

@@ -3,7 +3,9 @@
 Prints, for every published calibration point (gptbench/cloud/calibration.csv) and every run of every report
 committed to reports/reference/, the measured tokens/s per GPU, the projected one and their ratio (in-sample: the stored
 efficiencies were fitted on these points), plus the memory estimate against the reserved memory where the source
-gives it. Then the leave-one-out table: each point projected by a model fitted without it, the honest error.
+gives it. Then the held-out tables: each point projected by a model fitted without it (leave one point out) and
+without every point of its source (leave one source out, the one the band uses: 12 of the 19 rows come from one
+script's log, and holding out one of them leaves its 11 siblings to vouch for it). Errors are ln(projected / measured).
 Then times `gptbench estimate` against the CLI's own start-up (`gptbench --help`) in the same run.
 
     python benchmarks/projection_vs_measured.py               # the comparison, leave-one-out and the timing
@@ -15,6 +17,7 @@ Then times `gptbench estimate` against the CLI's own start-up (`gptbench --help`
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
 from gptbench.cloud.projection import CONTEXT_GB, EFFICIENCIES, memory_estimate_gb
-from gptbench.cloud.validation import LEAVE_ONE_OUT_BOUND, HeldOut, band_factors, leave_one_out
+from gptbench.cloud.validation import EXCEPTIONS, HELD_OUT_BOUND, HeldOut, leave_one_out, leave_one_source_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,19 +46,29 @@ def compare(points: list[CalibrationPoint], title: str) -> None:
         )
 
 
-def print_leave_one_out(held: list[HeldOut]) -> None:
+def print_held_out(held: list[HeldOut], title: str) -> None:
     """One line per point: measured, projected by a model fitted without it, the error, and that model's efficiencies."""
-    print(f"\nleave-one-out: each point projected by efficiencies fitted on all the others (bound ±{LEAVE_ONE_OUT_BOUND:.0%})")
-    print(f"{'point':30s} {'gpu':16s} {'measured/GPU':>13s} {'projected/GPU':>14s} {'error':>7s}  fitted without it")
+    print(f"\n{title} (bound: |ln(projected/measured)| <= ln 1.5 = {HELD_OUT_BOUND:.3f}, chosen in advance)")
+    head = f"{'point':30s} {'gpu':16s} {'measured/GPU':>13s} {'projected/GPU':>14s} {'ln err':>7s} {'ratio':>6s}"
+    print(f"{head}  fitted without it")
     for h in held:
         eff = f"matmul {h.fitted.matmul:.2f}, unaligned {h.fitted.unaligned:.2f}"
-        print(f"{h.name[:30]:30s} {h.gpu:16s} {h.measured_per_gpu:13,.0f} {h.projected_per_gpu:14,.0f} {h.error:+7.0%}  {eff}")
+        named = "  EXCEPTION (named in validation.py)" if h.name in EXCEPTIONS else "  OUTSIDE THE BOUND"
+        flag = "" if abs(h.error) <= HELD_OUT_BOUND else named
+        print(
+            f"{h.name[:30]:30s} {h.gpu:16s} {h.measured_per_gpu:13,.0f} {h.projected_per_gpu:14,.0f} {h.error:+7.3f}"
+            f" {h.projected_per_gpu / h.measured_per_gpu:6.2f}  {eff}{flag}"
+        )
     errors = [abs(h.error) for h in held]
-    low, high = band_factors([h.error for h in held])
+    within = sum(1 for e in errors if e <= HELD_OUT_BOUND)
     print(
-        f"median |error| {statistics.median(errors):.0%}, worst {max(errors):.0%} over {len(held)} points;"
-        f" band on a projected tokens/s: x{low:.2f} to x{high:.2f}"
+        f"median |ln error| {statistics.median(errors):.3f} (x{math.exp(statistics.median(errors)):.2f}), worst"
+        f" {max(errors):.3f} (x{math.exp(max(errors)):.2f}) over {len(held)} points; {within} within the bound"
     )
+
+
+def table(held: list[HeldOut]) -> str:
+    return "(" + "".join(f"\n    ({h.name!r}, {h.gpu!r}, {h.error:.3f})," for h in held) + "\n)"
 
 
 def wall_s(args: list[str], repeats: int) -> float:
@@ -86,13 +99,20 @@ def main() -> None:
         print(f"\ncommitted reports in {args.reports}: no GPU runs to compare")
     for line in skipped:
         print(f"  skipped: {line}")
-    held = leave_one_out(published + measured)
-    print_leave_one_out(held)
+    points = published + measured
+    by_point, by_source = leave_one_out(points), leave_one_source_out(points)
+    print_held_out(by_point, "leave one point out: each point projected by efficiencies fitted on all the others")
+    print_held_out(by_source, "leave one source out: a source's points projected by efficiencies fitted on the other sources")
+    source_median, point_median = (statistics.median(abs(h.error) for h in held) for held in (by_source, by_point))
+    print(
+        "\nthe band uses leave-one-source-out, the more honest of the two: median |ln error|"
+        f" {source_median:.3f} against {point_median:.3f} leaving one point out"
+    )
     if args.fit:
-        fitted = fit(published + measured)
-        names = tuple(p.name for p in published + measured)
+        fitted = fit(points)
+        names = tuple(p.name for p in points)
         print(f"\nfitted on {len(names)} points: {fitted}\nCALIBRATED_ON = {names}")
-        print("LEAVE_ONE_OUT = (" + "".join(f"\n    ({h.name!r}, {h.gpu!r}, {h.error:.3f})," for h in held) + "\n)")
+        print(f"LEAVE_ONE_OUT = {table(by_point)}\nLEAVE_ONE_SOURCE_OUT = {table(by_source)}")
     if not args.no_timing:
         estimate = ["estimate", "--tokens", "10e9", "--tokens-per-sec", "142000", "--price", "1.29"]
         base, est = wall_s(["--help"], args.repeats), wall_s(estimate, args.repeats)

@@ -250,7 +250,7 @@ def test_a_users_own_catalog_replaces_the_packaged_one(tmp_path: Path, monkeypat
 def test_projection_carries_its_evidence_and_a_band(tmp_path: Path) -> None:
     data = json.loads(runner.invoke(app, ["estimate", "--gpu", "mi300x", "--reports-dir", str(tmp_path), "--json"]).stdout)
     t = data["throughput"]
-    assert t["evidence"] == "datasheet extrapolation: not validated" and t["range_basis"] == "leave-one-out band"
+    assert t["evidence"] == "datasheet extrapolation: not validated" and t["range_basis"] == "held-out band"
     assert t["tokens_per_sec_p10"] < t["tokens_per_sec"] < t["tokens_per_sec_p90"]
     fast, slow = data["hours_range"]
     assert fast < data["hours"] < slow

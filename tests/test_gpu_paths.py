@@ -5,6 +5,7 @@ code before its fix. The recorded torch/NVML behaviour each fake follows is name
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from types import SimpleNamespace
 
@@ -250,15 +251,27 @@ def test_bf16_on_an_mps_that_cannot_autocast_is_refused(monkeypatch: pytest.Monk
     support._autocast_problem.cache_clear()
 
 
-def test_ladder_rungs_that_cannot_run_on_mps_are_skipped_with_the_reason() -> None:
+def test_ladder_rungs_that_cannot_run_on_mps_are_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compile probe fails on purpose (a compiled function that raises, as Inductor does where it has no MPS
+    backend), on tensors that exist: on Linux, without this, it failed only because there is no MPS device at all."""
     from gptbench.bench.config import BenchConfig
     from gptbench.model.config import GPTConfig
     from gptbench.studies.ablate import plan_ladder
 
+    def compiled(fn):  # noqa: ANN001, ANN202 - torch.compile's shape
+        def run(*_: object) -> None:
+            raise RuntimeError("Inductor has no MPS backend in this torch (raised on purpose)")
+
+        return run
+
+    randn = torch.randn
+    monkeypatch.setattr(torch, "compile", compiled)
+    monkeypatch.setattr(torch, "randn", lambda *size, device=None, **kw: randn(*size, **kw))  # a tensor, wherever asked
     support._autocast_problem.cache_clear()
     config = BenchConfig(model=GPTConfig.from_name("tiny"), device="mps", seq_len=16, micro_batch=1)
     skipped = {rung.name: rung.skipped for rung in plan_ladder(config)}
-    assert skipped["+ torch.compile"].startswith("torch.compile failed on MPS")
+    expected = "torch.compile failed on MPS: RuntimeError: Inductor has no MPS backend in this torch (raised on purpose)"
+    assert skipped["+ torch.compile"] == expected
     assert "autocast" in skipped["+ bf16 autocast"]
     assert skipped["+ TF32 matmuls"].startswith("TF32 is a mode of NVIDIA tensor cores")
     support._autocast_problem.cache_clear()
@@ -282,6 +295,56 @@ def test_nvml_is_matched_by_uuid_not_by_index(fake_cuda: dict, monkeypatch: pyte
     )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert nvml_handle(torch.device("cuda", 1)) == ("uuid", "GPU-1234-abcd")
+
+
+class ThreeGpuNvml:
+    """NVML on a machine of three GPUs: it numbers them all and ignores CUDA_VISIBLE_DEVICES (NVML API reference,
+    nvmlDeviceGetHandleByIndex); a handle here is the physical index."""
+
+    GPUS = (("GPU-aaaa", "00000000:1B:00.0"), ("GPU-bbbb", "00000000:2C:00.0"), ("GPU-cccc", "00000000:3D:00.0"))
+
+    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:  # noqa: N802
+        return i
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> int:  # noqa: N802
+        return [u for u, _ in self.GPUS].index(uuid)
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus_id: str) -> int:  # noqa: N802
+        return [b for _, b in self.GPUS].index(bus_id)
+
+    def nvmlDeviceGetPciInfo(self, handle: int) -> SimpleNamespace:  # noqa: N802
+        return SimpleNamespace(busId=self.GPUS[handle][1])
+
+
+@pytest.mark.parametrize("with_uuid", [True, False])
+def test_nvml_handle_sits_at_the_cuda_devices_pci_address_with_reordered_visible_devices(
+    fake_cuda: dict, monkeypatch: pytest.MonkeyPatch, with_uuid: bool
+) -> None:
+    """CUDA_VISIBLE_DEVICES=2,0: CUDA's device 0 is physical GPU 2 and device 1 physical GPU 0 (CUDA enumerates the
+    listed devices in that order). The handle gptbench finds (by UUID, or by PCI bus id where torch gives no UUID)
+    sits at each CUDA device's PCI address; a lookup by index would not, and the PCI comparison says so."""
+    from gptbench.hardware.nvml import nvml_handle, pci_mismatch
+
+    nvml = ThreeGpuNvml()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+
+    def props(device=None) -> SimpleNamespace:  # noqa: ANN001
+        physical = int(os.environ["CUDA_VISIBLE_DEVICES"].split(",")[torch.device(device).index or 0])
+        uuid, bus = nvml.GPUS[physical]
+        uuid = uuid.removeprefix("GPU-") if with_uuid else None  # torch's props.uuid has no "GPU-" prefix
+        return SimpleNamespace(uuid=uuid, pci_domain_id=0, pci_bus_id=int(bus[9:11], 16), pci_device_id=0)
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", props)
+    for i in (0, 1):
+        device = torch.device("cuda", i)
+        handle = nvml_handle(device)
+        assert pci_mismatch(nvml.nvmlDeviceGetPciInfo(handle).busId, props(device)) is None
+    by_index = nvml.nvmlDeviceGetPciInfo(nvml.nvmlDeviceGetHandleByIndex(0)).busId
+    assert pci_mismatch(by_index, props(torch.device("cuda", 0))) == "NVML 00000000:1B:00.0 != CUDA 00000000:3D:00"
 
 
 # 8. a launching process never touches the GPU ---------------------------------------------------------------

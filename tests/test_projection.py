@@ -3,6 +3,7 @@ that the stored efficiencies are the fit of the calibration data (how well it pr
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,8 +65,33 @@ def test_published_points_carry_sources_and_dates() -> None:
     points = published_points() + report_points(REPO_REPORTS)[0]
     assert [p.name for p in points] == list(CALIBRATED_ON), "re-run benchmarks/projection_vs_measured.py --fit"
     for p in published_points():
-        assert "http" in p.source and len(p.observed) == 10, p.name
+        assert citable(p) is None, (p.name, citable(p))
         find_gpu(p.gpu)
+
+
+def citable(p) -> str | None:  # noqa: ANN001 - a CalibrationPoint
+    """None when the point names where its figure can be read again and when: a repository file at a commit, or a
+    document URL that is not a search (a search's answer changes), and an ISO date; else what is missing."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.observed):
+        return f"observed {p.observed!r} is not a YYYY-MM-DD date"
+    if p.repository or p.path or p.commit:
+        ok = re.fullmatch(r"[\w.-]+/[\w.-]+", p.repository) and p.path and re.fullmatch(r"[0-9a-f]{7,40}", p.commit)
+        return None if ok else "repository, path and commit must all be given"
+    if not re.fullmatch(r"https://[^\s?#]+/[^\s?#]+", p.url) or "/search" in p.url:
+        return f"url {p.url!r} is not a document's address"
+    return None
+
+
+def test_a_search_url_is_not_a_citation() -> None:
+    """What the old check (any "http" in the source) let through: the runpod rows once cited a code-search URL."""
+    point = published_points()[0]
+    search = "https://github.com/search?type=code&q=%22Runpod+Pytorch%22"
+    assert citable(replace(point, repository="", path="", commit="", url=search)) is not None
+    assert "http" in search  # the old check passed it
+    assert citable(replace(point, commit="")) == "repository, path and commit must all be given"
+    assert citable(replace(point, observed="2025-10")) is not None
+    issue = replace(point, repository="", path="", commit="", url="https://github.com/karpathy/nanoGPT/issues/182")
+    assert citable(issue) is None
 
 
 def test_stored_efficiencies_are_the_fit_of_the_data() -> None:

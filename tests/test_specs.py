@@ -59,3 +59,22 @@ def test_design_reference_peaks() -> None:
     assert find_gpu("4090").peak_tflops("bf16", tf32=False) == pytest.approx(165, abs=0.5)
     assert find_gpu("a100").peak_tflops("fp32", tf32=True) == 156
     assert find_gpu("a100").peak_tflops("fp32", tf32=False) == 19.5
+
+
+def test_rtx3090ti_has_the_ada_whitepapers_dense_tensor_peaks() -> None:
+    """The Ada whitepaper's RTX 4090 vs RTX 3090 Ti table: 80 dense BF16/FP16 TFLOPS with FP32 accumulate (160 with
+    sparsity), TF32 40; the row was empty, so `estimate --gpu rtx3090ti` refused ("no dense bf16 peak")."""
+    spec = find_gpu("rtx3090ti")
+    assert (spec.bf16_tflops, spec.fp16_tflops, spec.tf32_tflops) == (80, 80, 40)
+    assert "Ada GPU Architecture whitepaper" in spec.source and "RTX 3090 Ti column" in spec.source
+    assert find_gpu("3090").peak_tflops("bf16", tf32=False) < spec.peak_tflops("bf16", tf32=False)  # 84 SMs at 1.86 GHz
+
+
+def test_estimate_projects_an_rtx3090ti() -> None:
+    from typer.testing import CliRunner
+
+    from gptbench.cli import app
+
+    result = CliRunner().invoke(app, ["estimate", "--gpu", "rtx3090ti", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "no dense bf16 peak" not in result.output and '"basis": "projected"' in result.output

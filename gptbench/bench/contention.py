@@ -6,7 +6,9 @@ took), then judged: `busy` and a sentence a reader can act on."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from gptbench.reports.schema import Contention, OtherProcess
 from gptbench.reports.text import GB
 
 GPU_BUSY_BEFORE = 0.05  # NVML utilisation before the run above this: something else was running kernels
+MACHINE_WIDE = "this machine's CPU time"  # reports written before cpu_basis was recorded
 CPU_OTHERS_SHARE = 0.10  # other processes' share of all CPU time over the window above this: the run shared the CPUs
 
 
@@ -64,34 +67,125 @@ def _process_name(pid: int, proc: Path = Path("/proc")) -> str | None:
 
 
 class CpuShare:
-    """Other processes' share of all CPU time between `start()` and `stop()`: the machine's busy time (/proc/stat)
-    less this process's own CPU time (all its threads, `os.times`), over the machine's total time."""
+    """Other processes' share of the CPU time this run could use between `start()` and `stop()`: the busy seconds
+    `read` reports (this process included) less this process's own CPU time (all its threads, `os.times`), over
+    the seconds of capacity it reports. `CpuScope` says whose CPU time that is."""
 
-    def __init__(self, stat: Callable[[], tuple[int, int] | None], own_cpu_s: Callable[[], float] | None = None) -> None:
-        self._stat, self._own = stat, own_cpu_s or _own_cpu_s
-        self._ticks_per_s = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._start: tuple[tuple[int, int], float] | None = None
+    def __init__(self, read: Callable[[], tuple[float, float] | None], own_cpu_s: Callable[[], float] | None = None) -> None:
+        self._read, self._own = read, own_cpu_s or _own_cpu_s
+        self._start: tuple[tuple[float, float], float] | None = None
         self.share: float | None = None
 
     def start(self) -> None:
-        edge = self._stat()
+        edge = self._read()
         self._start = None if edge is None else (edge, self._own())
 
     def stop(self) -> None:
-        edge = self._stat()
+        edge = self._read()
         if self._start is None or edge is None:
             return
         (busy0, total0), own0 = self._start
         busy1, total1 = edge
         if total1 <= total0:
             return
-        own_ticks = (self._own() - own0) * self._ticks_per_s
-        self.share = max(0.0, min(1.0, (busy1 - busy0 - own_ticks) / (total1 - total0)))
+        self.share = max(0.0, min(1.0, (busy1 - busy0 - (self._own() - own0)) / (total1 - total0)))
 
 
 def _own_cpu_s() -> float:
     t = os.times()
     return t.user + t.system
+
+
+@dataclass(frozen=True)
+class CpuScope:
+    """The CPU time a run competes for, and how to read it: `read()` -> (busy s, capacity s) or None."""
+
+    basis: str  # in words, for the warning: whose CPU time the share is of
+    read: Callable[[], tuple[float, float] | None]
+
+
+def _ticks_per_s() -> int:
+    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpuset_seconds(cpus: Collection[int], root: Path = Path("/")) -> tuple[float, float] | None:
+    """(busy, total) seconds since boot of the CPUs in `cpus`, from their own lines of /proc/stat (`cpuN user nice
+    system idle iowait irq softirq steal ...`, USER_HZ ticks; proc(5)); None where unreadable."""
+    try:
+        lines = (root / "proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    busy = total = 0
+    seen = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        ticks = [int(v) for v in fields[:8]]  # guest time is already inside user
+        total += sum(ticks)
+        busy += sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # less idle and iowait
+        seen += 1
+    if seen == 0:
+        return None
+    hz = _ticks_per_s()
+    return busy / hz, total / hz
+
+
+def cgroup_dir(root: Path = Path("/")) -> Path | None:
+    """This process's cgroup v2 directory (the `0::/path` line of /proc/self/cgroup, under /sys/fs/cgroup) where it
+    has a cpu.stat; None on cgroup v1 or without one."""
+    try:
+        lines = (root / "proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):
+            folder = root / "sys/fs/cgroup" / line[3:].strip().lstrip("/")
+            return folder if (folder / "cpu.stat").is_file() else None
+    return None
+
+
+def cgroup_quota_cpus(folder: Path) -> float | None:
+    """The cgroup's CPU quota in CPUs (cpu.max `QUOTA PERIOD`), or None where there is none (`max`) or no file."""
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def cgroup_usage_s(folder: Path) -> float | None:
+    """CPU seconds used by every process of the cgroup (cpu.stat `usage_usec`), or None."""
+    try:
+        for line in (folder / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def cpu_scope(
+    root: Path = Path("/"), cpus: Collection[int] | None = None, clock: Callable[[], float] = time.monotonic
+) -> CpuScope:
+    """Under a cgroup v2 CPU quota smaller than the CPU set (a container given `--cpus`): the cgroup's own usage
+    against the quota, since the host's /proc/stat counts other containers' work that the quota, not the CPUs,
+    limits. Else the CPUs of this process's CPU set (os.sched_getaffinity), from their own /proc/stat lines:
+    machine-wide figures count CPUs this run never touches."""
+    if cpus is None:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    folder = cgroup_dir(root)
+    quota = cgroup_quota_cpus(folder) if folder is not None else None
+    if folder is not None and quota is not None and quota < len(cpus):
+
+        def read_cgroup() -> tuple[float, float] | None:
+            used = cgroup_usage_s(folder)
+            return None if used is None else (used, clock() * quota)
+
+        return CpuScope(f"this container's CPU quota ({quota:g} CPUs, cgroup cpu.stat)", read_cgroup)
+    chosen = frozenset(cpus)
+    return CpuScope(f"the CPU time of the {len(chosen)} CPUs this process may run on", lambda: cpuset_seconds(chosen, root))
 
 
 def load_before(proc: Path = Path("/proc")) -> tuple[float | None, int | None]:
@@ -118,7 +212,8 @@ def judge(c: Contention) -> Contention:
     if c.other_cpu_share is not None and c.other_cpu_share > CPU_OTHERS_SHARE:
         load = f" (load average {c.load_avg_1m_before:.1f} on {c.cpus} CPUs before the run)" if c.load_avg_1m_before else ""
         warnings.append(
-            f"other processes used {c.other_cpu_share:.0%} of this machine's CPU time during the measured steps{load}"
+            f"other processes used {c.other_cpu_share:.0%} of {c.cpu_basis or MACHINE_WIDE}"
+            f" during the measured steps{load}"
         )
     c.warnings, c.busy = warnings, bool(warnings)
     return c
@@ -138,8 +233,6 @@ class ContentionWatch:
     """Made at the start of a run (the GPU readings), wrapped around the measured steps (`around`), read at the end."""
 
     def __init__(self, device: Any, nvml: Any = None, handle: Any = None) -> None:
-        from gptbench.bench.telemetry import CpuReader
-
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         load, _ = load_before()
         self.contention = Contention(load_avg_1m_before=load, cpus=cpus)
@@ -147,7 +240,9 @@ class ContentionWatch:
             self.contention.unavailable["load_avg_1m_before"] = "/proc/loadavg not readable"
         if getattr(device, "type", None) == "cuda":
             self._read_gpu(device, nvml, handle)
-        self._cpu = CpuShare(CpuReader().busy_total)
+        scope = cpu_scope()
+        self.contention.cpu_basis = scope.basis
+        self._cpu = CpuShare(scope.read)
 
     def _read_gpu(self, device: Any, nvml: Any, handle: Any) -> None:
         c = self.contention
@@ -186,6 +281,6 @@ class ContentionWatch:
         self.contention.other_cpu_share = self._cpu.share
         if self._cpu.share is None:
             self.contention.unavailable["other_cpu_share"] = (
-                "/proc/stat not readable, or the measured steps were shorter than one clock tick (10 ms)"
+                "/proc/stat (or the cgroup's cpu.stat) not readable, or the measured steps were shorter than one clock tick"
             )
         return judge(self.contention)

@@ -225,7 +225,7 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
             continue
         fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
         time, cost = f"{e.hours:,.1f} h", _money(e.cost_usd)
-        if e.hours_range:  # measured: the p90-p10 steps; projected: the leave-one-out band
+        if e.hours_range:  # measured: the p90-p10 steps; projected: the held-out band (leave one source out)
             time += f" ({e.hours_range[0]:,.0f}–{e.hours_range[1]:,.0f})"
         if e.cost_range_usd:
             cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"

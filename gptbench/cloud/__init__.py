@@ -3,7 +3,7 @@
     estimate.py     hours and dollars from a throughput
     throughput.py   where the throughput comes from: a report, a measured GPU, or a projection; the catalog
     projection.py   the roofline-style step model for hardware you don't have
-    calibration.py, validation.py   its fit to published and measured points, and the leave-one-out band
+    calibration.py, validation.py   its fit to published and measured points, and the held-out band
     breakdown.py    --explain: where the step's time goes
     plan.py         `plan`: every place to run, each with its best configuration, ranked; answers.py its answers
     fit.py          the fastest micro-batch x accumulation (then sharding, checkpointing) that fits the memory model

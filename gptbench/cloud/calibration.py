@@ -27,6 +27,13 @@ from gptbench.reports.store import find_reports, load_report
 
 PUBLISHED_FILE = Path(__file__).with_name("calibration.csv")
 
+# The weight in the fit of a figure that is one timed step rather than a median over many (calibration.csv's `weight`
+# column): the runpod-* rows are step 9 of a log, timed with time.time() around a step that also builds its batch on
+# the CPU. One step carries its own noise (the two batch sizes logged per GPU, same tokens per step, differ by 0.3-4%)
+# and a bias the model leaves out, and 12 such rows come from one script: at 0.5 they count as 6 points against the 7
+# medians and averages of four other sources, so one log cannot outvote all the others together.
+SINGLE_STEP_WEIGHT = 0.5
+
 
 @dataclass(frozen=True)
 class CalibrationPoint:
@@ -41,6 +48,16 @@ class CalibrationPoint:
     observed: str
     source: str
     notes: str = ""
+    repository: str = ""  # owner/name on GitHub, with path and commit: where the figure can be read again
+    path: str = ""
+    commit: str = ""
+    url: str = ""  # a document's address, where the figure is not in a repository file
+    weight: float = 1.0  # in the fit: SINGLE_STEP_WEIGHT for a single timed step, else 1
+
+    @property
+    def source_group(self) -> str:
+        """What leave-one-source-out holds out together: one repository, one document, or one gptbench report."""
+        return self.repository or self.url or self.source
 
     @property
     def tokens_per_sec_per_gpu(self) -> float:
@@ -75,6 +92,11 @@ def _published(row: dict[str, str]) -> CalibrationPoint:
         observed=row["observed"],
         source=row["source"],
         notes=row["notes"],
+        repository=row["repository"],
+        path=row["path"],
+        commit=row["commit"],
+        url=row["url"],
+        weight=float(row["weight"] or 1),
     )
 
 
@@ -145,28 +167,32 @@ def projected_per_gpu(point: CalibrationPoint, eff: Efficiencies, specs_path: st
     return project(point.workload, find_gpu(point.gpu, specs_path), eff).tokens_per_sec
 
 
-def _prepared(points: Iterable[CalibrationPoint], specs_path: str | Path | None) -> list[tuple[list, float, float, float, float]]:
-    """Per point: its weighted ops, peak, bandwidth, tokens per step and measured per-GPU rate, computed once."""
+Prepared = tuple[list, float, float, float, float, float]
+
+
+def _prepared(points: Iterable[CalibrationPoint], specs_path: str | Path | None) -> list[Prepared]:
+    """Per point: its weighted ops, peak, bandwidth, tokens per step, measured per-GPU rate and weight, computed once."""
     prepared = []
     for point in points:
         spec: GpuSpec = find_gpu(point.gpu, specs_path)
         peak, _ = peak_for_workload(point.workload, spec)
         ops = weighted_ops(point.workload)
-        prepared.append((ops, peak, spec.memory_bw_gbs or 0.0, point.workload.tokens_per_step, point.tokens_per_sec_per_gpu))
+        bw = spec.memory_bw_gbs or 0.0
+        prepared.append((ops, peak, bw, point.workload.tokens_per_step, point.tokens_per_sec_per_gpu, point.weight))
     return prepared
 
 
-def _loss(prepared: Sequence[tuple[list, float, float, float, float]], eff: Efficiencies) -> float:
+def _loss(prepared: Sequence[Prepared], eff: Efficiencies) -> float:
     total = 0.0
-    for ops, peak, bw, tokens, measured in prepared:
+    for ops, peak, bw, tokens, measured, weight in prepared:
         step_s = sum(runs * op_time_s(op, peak, bw, eff) for op, runs in ops)
-        total += math.log(tokens / step_s / measured) ** 2
+        total += weight * math.log(tokens / step_s / measured) ** 2
     return total
 
 
 def fit(points: Sequence[CalibrationPoint], specs_path: str | Path | None = None) -> Efficiencies:
     """The matmul efficiency (and, where some point's vocabulary is unaligned, the unaligned factor) that minimise
-    the squared log error over `points`, memory efficiency held at MEMORY_EFFICIENCY: a 0.05 grid, then 0.01."""
+    the weighted squared log error over `points`, memory efficiency held at MEMORY_EFFICIENCY: a 0.05 grid, then 0.01."""
     if not points:
         raise GptbenchError("nothing to fit: no calibration points")
     prepared = _prepared(points, specs_path)

@@ -200,7 +200,7 @@ def precision_for(spec: GpuSpec, w: Workload) -> tuple[Workload, str | None]:
 
 
 def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, nearest: str | None = None) -> Throughput:
-    """The projection model's tokens/s for one GPU, with its evidence label and leave-one-out band; fp16 stands in
+    """The projection model's tokens/s for one GPU, with its evidence label and held-out band; fp16 stands in
     for bf16 on GPUs without bf16, as `run` does. `nearest` names a measured run of another configuration."""
     notes = [nearest] if nearest else []
     w, note = precision_for(spec, w)
@@ -216,7 +216,7 @@ def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, 
         tokens_per_sec=p.tokens_per_sec,
         tokens_per_sec_p10=p.tokens_per_sec * evidence.band[0],
         tokens_per_sec_p90=p.tokens_per_sec * evidence.band[1],
-        range_basis="leave-one-out band",
+        range_basis="held-out band",
         evidence=evidence.label,
         basis="projected",
         source=f"projection for {spec.name} ({spec.source_date} datasheet)",

@@ -64,6 +64,33 @@ def nvml_keys(props) -> list[tuple[str, str]]:  # noqa: ANN001 - torch's _CudaDe
     return keys
 
 
+def parse_pci_bus_id(text: str | bytes) -> tuple[int, int, int]:
+    """NVML's `DDDDDDDD:BB:DD.F` (or the legacy 4-digit domain; bytes from older nvidia-ml-py) -> (domain, bus, device).
+    Raises ValueError for anything else."""
+    text = text.decode() if isinstance(text, bytes) else text
+    domain, bus, rest = text.strip().split(":")
+    return int(domain, 16), int(bus, 16), int(rest.split(".")[0], 16)
+
+
+def cuda_pci_address(props) -> tuple[int, int, int]:  # noqa: ANN001 - torch's _CudaDeviceProperties
+    """(domain, bus, device) of a CUDA device, from torch's device properties."""
+    return getattr(props, "pci_domain_id", 0), getattr(props, "pci_bus_id", 0), getattr(props, "pci_device_id", 0)
+
+
+def pci_mismatch(nvml_bus_id: str | bytes | None, props) -> str | None:  # noqa: ANN001
+    """None when NVML's device (its `nvmlDeviceGetPciInfo(handle).busId`) sits at the CUDA device's PCI address, else
+    why not: the one check that the handle names the GPU the run uses, whatever key found it."""
+    cuda = "{:08X}:{:02X}:{:02X}".format(*cuda_pci_address(props))
+    if nvml_bus_id is None:
+        return f"no NVML device found (CUDA's PCI address {cuda})"
+    shown = nvml_bus_id.decode() if isinstance(nvml_bus_id, bytes) else nvml_bus_id
+    try:
+        found = parse_pci_bus_id(nvml_bus_id)
+    except ValueError:
+        return f"NVML bus id {shown!r} is not DOMAIN:BUS:DEVICE.FUNCTION"
+    return None if found == cuda_pci_address(props) else f"NVML {shown} != CUDA {cuda}"
+
+
 def nvml_used_bytes(device: torch.device) -> int | None:
     """Memory in use on the whole device (all processes) per NVML, or None where NVML does not answer."""
     handle = nvml_handle(device)

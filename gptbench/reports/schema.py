@@ -174,7 +174,8 @@ class Contention:
     load_avg_1m_before: float | None = None
     runnable_before: int | None = None  # runnable tasks other than this one, just before the measured steps
     cpus: int | None = None
-    other_cpu_share: float | None = None  # 0-1 share of all CPU time other processes took during the measured steps
+    other_cpu_share: float | None = None  # 0-1 share of the CPU time below that other processes took in the measured steps
+    cpu_basis: str | None = None  # whose CPU time: the CPUs of this process's CPU set, or its cgroup's CPU quota
     warnings: list[str] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
 
