@@ -133,9 +133,9 @@ def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
     t = e["throughput"]
     doc = "README.md"
     assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"(leave-one-out band: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
+    assert_quoted(f"({t['range_basis']}: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
     low, high = e["hours_range"]
-    assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  (leave-one-out band: {low:.2f}–{high:.2f} h)", doc)
+    assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
     assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)
     assert_quoted(t["evidence"], doc)
 
@@ -202,37 +202,89 @@ def held_out() -> list:
     return leave_one_source_out(published_points())
 
 
-def test_leave_one_out_table_is_the_codes(held_out: list) -> None:
-    """Each row of docs/methodology.md's table: measured, projected with the point's whole source held out, and
-    projected/measured - 1, as benchmarks/projection_vs_measured.py prints them; then the summary under it in the
-    symmetric error |ln(projected/measured)|, the bound chosen in advance, and the band."""
+@pytest.fixture(scope="module")
+def points_out() -> list:
+    from gptbench.cloud.calibration import published_points
+    from gptbench.cloud.validation import leave_one_out
+
+    return leave_one_out(published_points())
+
+
+def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> None:
+    """Each row of docs/methodology.md's table: projected/measured - 1 with only the point held out, then measured,
+    projected with the point's whole source held out, and projected/measured - 1, as
+    benchmarks/projection_vs_measured.py prints them; then the summaries under it in the symmetric error
+    |ln(projected/measured)|, the bound chosen in advance and how many points meet it, the band, the named
+    exceptions, the bands widened to them and the extrapolations' wider band."""
     import math
 
-    from gptbench.cloud.validation import EXCEPTIONS, HELD_OUT_BOUND, band_factors
+    from gptbench.cloud.validation import (
+        EXCEPTIONS,
+        EXTRAPOLATION_WIDTH,
+        HELD_OUT_BOUND,
+        band_factors,
+        evidence_for,
+    )
+    from gptbench.hardware.specs import find_gpu
 
     doc = "docs/methodology.md"
     rows = [line for line in text_of(doc).splitlines() if line.startswith("| ") and line.rstrip().endswith("% |")]
-    cells = [[c.strip() for c in row.strip("|").split("|")][-3:] for row in rows]
-    expected = [[f"{h.measured_per_gpu:,.0f}", f"{h.projected_per_gpu:,.0f}", f"{math.exp(h.error) - 1:+.0%}"] for h in held_out]
+    cells = [[c.strip() for c in row.strip("|").split("|")][-4:] for row in rows]
+    assert [p.name for p in points_out] == [h.name for h in held_out]
+    expected = [[f"{math.exp(p.error) - 1:+.0%}", f"{h.measured_per_gpu:,.0f}", f"{h.projected_per_gpu:,.0f}",
+                 f"{math.exp(h.error) - 1:+.0%}"] for p, h in zip(points_out, held_out, strict=True)]  # fmt: skip
     assert cells == expected
     sizes = [abs(h.error) for h in held_out]
     assert_quoted(f"Median |ln error| {statistics.median(sizes):.2f}, worst {max(sizes):.2f}.", doc)
+    point_sizes = [abs(p.error) for p in points_out]
+    assert_quoted(f"Leaving one point out: median |ln error| {statistics.median(point_sizes):.2f},"
+                  f" worst {max(point_sizes):.2f}.", doc)  # fmt: skip
+    within = sum(s <= HELD_OUT_BOUND for s in sizes)
+    points_within = sum(s <= HELD_OUT_BOUND for s in point_sizes)
+    assert_quoted(f"{within} of the {len(sizes)} points meet it leaving one source out ({points_within} of "
+                  f"{len(point_sizes)} leaving one point out)", doc)  # fmt: skip
     slow, fast = band_factors(HELD_OUT_BOUND)
     assert_quoted(f"tok/s × {slow:.2f} to × {fast:.2f}", doc)
     for name in EXCEPTIONS:
         assert_quoted(name, doc)
+    widened = {"h100-nvl": "the H100 NVL", "rtx5090": "the RTX 5090", "a100-sxm4-40gb": "the A100 40GB (Raschka's points)"}
+    for gpu, words in widened.items():
+        low, high = evidence_for(find_gpu(gpu)).band
+        assert_quoted(f"{words} × {low:.2f} to × {high:.2f}", doc)
+    low, high = band_factors(EXTRAPOLATION_WIDTH)
+    assert_quoted(f"tok/s × {low:.2f} to × {high:.2f} (`EXTRAPOLATION_WIDTH`)", doc)
+
+
+def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> None:
+    """docs/estimate.md: the band's factors for a validated, a widened and an extrapolated GPU, and the h100-sxm and
+    mi300x figures, as `estimate --json` gives them."""
+    doc = "docs/estimate.md"
+    for gpu, words in (("h100-sxm", "tokens/s × {:.2f} to × {:.2f} for a validated GPU"),
+                       ("h100-nvl", "(the H100 NVL: × {:.2f} to × {:.2f})"),
+                       ("mi300x", "in log terms, × {:.2f} to × {:.2f}")):  # fmt: skip
+        e = estimate_json("--gpu", gpu, reports_dir=tmp_path)
+        t = e["throughput"]
+        assert t["range_basis"] == "held-out band"
+        rate, slow, fast = e["tokens_per_sec"], t["tokens_per_sec_p10"], t["tokens_per_sec_p90"]
+        assert_quoted(words.format(slow / rate, fast / rate), doc)
+        if gpu in ("h100-sxm", "mi300x"):
+            low, high = e["hours_range"]
+            band = f"{slow:,.0f}–{fast:,.0f} tok/s ({e['hours']:.2f} h, band {low:.2f}–{high:.2f} h"
+            assert_quoted(f"{rate:,.0f} tok/s with a band of {band}", doc)
 
 
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
     """The efficiencies, the A100-only fits, the modelled compile and vocabulary gains, and the MFUs of the misses."""
     from gptbench.bench.flops import flops_per_token
-    from gptbench.cloud.calibration import fit, projected_per_gpu, published_points
+    from gptbench.cloud.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
     from gptbench.cloud.projection import EFFICIENCIES
     from gptbench.hardware.specs import find_gpu
     from gptbench.model.config import GPTConfig
 
     doc = "docs/methodology.md"
     assert_quoted(f"**memory efficiency {EFFICIENCIES.memory:.2f}**", doc)
+    single = [p for p in published_points() if p.weight == SINGLE_STEP_WEIGHT]
+    assert_quoted(f"The {len(single)} RunPod rows are single timed steps, not medians, and weigh {SINGLE_STEP_WEIGHT} each", doc)
     assert_quoted(f"**matmul efficiency {EFFICIENCIES.matmul:.2f}** and **{EFFICIENCIES.unaligned:.2f}**", doc)
     points = {p.name: p for p in published_points()}
     first = fit([p for name, p in points.items() if name.startswith("raschka") or name == "llmc-8xa100"])
