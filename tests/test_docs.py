@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -348,3 +350,20 @@ def test_model_counts_quoted_for_the_book_and_the_example_are_the_codes() -> Non
     gpt2 = GPTConfig.from_name("124m").padded()
     gpt2_counted = 6 * (gpt2.n_layer * 12 * gpt2.n_embd**2 + gpt2.vocab_size * gpt2.n_embd) + 12 * 12 * 1024 * 768
     assert_quoted(f"it counts {gpt2_counted:,} FLOPs per token against the formula's {flops_per_token(gpt2, 1024):,}", doc)
+
+
+def test_plan_samples_are_what_plan_prints() -> None:
+    """docs/plan.md's sample outputs are computed by the code; scripts/doc_samples.py --check reruns each one."""
+    script = ROOT / "scripts" / "doc_samples.py"
+    proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_plan_scaling_table_is_the_codes() -> None:
+    """docs/plan.md's table of the scaling model's held-out points quotes what cloud/scaling.py recomputes."""
+    import math
+
+    from gptbench.cloud.scaling import leave_one_out_errors
+
+    quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", text_of("docs/plan.md"))
+    assert quoted == [f"{math.exp(error):.2f}" for _, error in leave_one_out_errors()]

@@ -6,6 +6,7 @@ model (scaling.py), set-up time billed (setup.py), the options ranked by cost, t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -399,9 +400,10 @@ def plan_assumptions(req: PlanRequest) -> list[str]:
         " 1 GB CUDA allowance) against the datasheet memory; where none fits, sharded optimizer state, then FSDP, then"
         f" activation checkpointing: {FUTURE}",
         "speed: projected by gptbench's roofline model (evidence per row), or measured where the reports folder has this"
-        " GPU and configuration; bands: the projection's leave-one-out band, times the scaling model's on several GPUs",
+        " GPU and configuration; bands: the projection's held-out band, times the scaling model's on several GPUs",
         f"multi-GPU: gradient all-reduce over the link (spec table) overlapped with backward, × DDP_FACTOR {DDP_FACTOR} "
-        f"fitted on {len(SCALING_POINTS)} published multi-GPU points (leave-one-out within ±{SCALING_BOUND:.0%}); a"
+        f"fitted on {len(SCALING_POINTS)} published multi-GPU points (leave-one-out within"
+        f" ×{math.exp(SCALING_BOUND):.1f} either way); a"
         " report's measured scaling efficiency wins",
         *setup_lines(_setup(req, w), req.data, req.checkpoint_every),
         "prices: the catalog's $/hour for the whole instance on the date observed (--json has each source); yours: "
