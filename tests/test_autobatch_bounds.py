@@ -126,3 +126,17 @@ def test_a_search_on_a_small_fake_host_keeps_every_probe_within_the_bound(monkey
     # The stated margin: a probe may pass the bound by what the predictor missed, never past the cap's margin.
     assert all(p.peak_gb <= bound + CAP_MARGIN_GB for p in ran)
     assert any(not p.ran for p in probes)  # the batch that would not fit was predicted, not run
+
+
+def test_a_stricter_data_limit_set_outside_is_kept() -> None:
+    """A probe started under a lower hard RLIMIT_DATA (a CI runner's, prlimit's) keeps it: raising it would fail."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; from gptbench.bench.worker import cap_data;"
+        "resource.setrlimit(resource.RLIMIT_DATA, (3 * 10**9, 3 * 10**9)); cap_data(5 * 10**9);"
+        "print(resource.getrlimit(resource.RLIMIT_DATA))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(3000000000, 3000000000)"

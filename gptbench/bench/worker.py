@@ -68,6 +68,9 @@ def cap_data(limit_bytes: int) -> None:
     shared mappings (libraries, memory-mapped token shards), and a GPU driver's mappings - host (CPU) runs only."""
     import resource
 
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:  # raising a hard limit needs CAP_SYS_RESOURCE: a stricter one set outside stays
+        limit_bytes = min(limit_bytes, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
 
 
