@@ -12,9 +12,9 @@ from gptbench.cloud.projection import memory_estimate_gb, workload_of
 
 # The projection counts the tensors a step keeps; eager CPU steps keep more (temporaries the allocator has not
 # returned yet, bf16 copies autocast makes on the fly). Measured on the tiny preset at seq 128, bf16 autocast, sdpa
-# (the ablate ladder's top rung; 2-core CPU VM, 2026-12-04, issue 23's probes: 6.19 GB at batch 64, 12.04 GB at 128):
-# 0.091 GB per sample against the projection's 0.065. The prior only places the second probe; the factor keeps it
-# on the safe side of that gap.
+# (the ablate ladder's top rung; 2-core CPU VM, 2026-12-04): 0.08 GB per sample from batch 1 to 2, where the prior
+# is used, against the projection's 0.065; higher up the line steepens (0.10 GB from 16 to 32, 0.14 from 32 to 48),
+# which is why it is refitted on the two largest probes, and why the probe's cap keeps a margin above the bound.
 PRIOR_SAFETY = 1.5
 
 
