@@ -107,6 +107,12 @@ def test_probe_limits_are_for_host_runs_with_a_stated_margin() -> None:
     assert probe_limits("cpu", 40.0).data_limit_gb == 42.0  # 5% of a large bound
 
 
+def test_the_cap_named_is_the_stricter_of_the_margin_and_an_outer_limit(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(autobatch, "_hard_data_limit_gb", lambda: 10.0)  # run under `prlimit --data=10000000000`
+    assert probe_limits("cpu", 20.79).data_limit_gb == 10.0
+    assert probe_limits("cpu", 6.3).data_limit_gb == 6.8
+
+
 def test_an_allocation_past_the_cap_comes_back_as_oom_with_the_reason() -> None:
     # The tiny model at batch 32 needs about 3 GB on this VM; a 1 GB cap stops it inside the probe's own process.
     p = probe(TINY, 32, bound_gb=100.0, limits=ProbeLimits(1.0, None))

@@ -68,8 +68,18 @@ def probe_limits(device: str, bound_gb: float, step_limit_s: float | None = DEFA
         return NO_LIMITS
     if step_limit_s is not None and step_limit_s <= 0:
         raise GptbenchError(f"--probe-step-limit-s must be positive, got {step_limit_s}")
-    cap = bound_gb + max(CAP_MARGIN_GB, CAP_MARGIN_FRACTION * bound_gb) if sys.platform.startswith("linux") else None
-    return ProbeLimits(cap, step_limit_s)
+    if not sys.platform.startswith("linux"):
+        return ProbeLimits(None, step_limit_s)
+    cap = bound_gb + max(CAP_MARGIN_GB, CAP_MARGIN_FRACTION * bound_gb)
+    outer = _hard_data_limit_gb()  # a stricter limit this process runs under (prlimit, a CI runner) is the probe's too
+    return ProbeLimits(cap if outer is None else min(cap, outer), step_limit_s)
+
+
+def _hard_data_limit_gb() -> float | None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    return None if hard == resource.RLIM_INFINITY else hard / GB
 
 
 @dataclass(frozen=True)
