@@ -45,6 +45,14 @@ MemoryLimit = Annotated[
 ]
 Headroom = Annotated[float, typer.Option(help="Fraction of the memory bound kept free when searching the batch.")]
 MaxBatch = Annotated[int, typer.Option(help="Largest micro-batch the batch search tries.")]
+PROBE_STEP_LIMIT_S = 10.0  # the library's default too (studies.autobatch.DEFAULT_STEP_LIMIT_S), kept here torch-free
+ProbeStepLimit = Annotated[
+    float,
+    typer.Option(
+        "--probe-step-limit-s",
+        help="CPU batch search: stop growing the batch once a probe's step takes longer than this many seconds.",
+    ),
+]
 Allocator = Annotated[
     str,
     typer.Option(

@@ -102,6 +102,7 @@ def suite(
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
     max_batch: opt.MaxBatch = 256,
+    probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     budget_s: BudgetS = 1.0,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
@@ -125,7 +126,7 @@ def suite(
     report = new_report(config.torch_device, "suite-default", [default_run])
     paths.append(finish_report(report, out_dir))
     print_run_summary(out, report, default_run, paths[-1])
-    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     report = new_report(config.torch_device, "suite-auto-batch", runs)
     paths.append(finish_report(report, out_dir))
     print_run_summary(out, report, runs[0], paths[-1])

@@ -57,6 +57,7 @@ def run(
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
     max_batch: opt.MaxBatch = 1024,
+    probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     label: opt.Label = None,
     out_dir: opt.OutDir = Path("reports"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
@@ -89,7 +90,7 @@ def run(
         if runs is None:
             return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
     elif auto:
-        runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+        runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     else:
         runs = [measure_with_progress(config, err.is_terminal or not as_json)]
     report = new_report(config.torch_device, label, runs)
@@ -104,7 +105,7 @@ def run(
         raise typer.Exit(1)
 
 
-def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> list:
+def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None) -> list:
     """`--batch auto`: probe, then measure the candidates; the fastest comes first."""
     from gptbench.reports.text import short
     from gptbench.studies.autobatch import auto_batch
@@ -118,6 +119,6 @@ def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, ma
         def on_run(r: Any) -> None:
             status.update(f"measured {r.name}: {r.result.status}")
 
-        found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run)
+        found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run, step_limit_s)
     err.print(probes_table(found))
     return found.runs

@@ -118,6 +118,7 @@ def ablate(
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
     max_batch: opt.MaxBatch = 1024,
+    probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     label: opt.Label = "ablate",
     out_dir: opt.OutDir = Path("reports"),
     allocator: opt.Allocator = "auto",
@@ -137,25 +138,29 @@ def ablate(
     config = resolve_config(options)
     largest = None
     if batch_search:
-        largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
+        largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     report = new_report(config.torch_device, label)
     run_ladder(config, report, out_dir, largest, fit_batch=batch is None)
 
 
-def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
+def find_largest_batch(
+    config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
+) -> int:
     """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
     from gptbench.studies.ablate import final_config
-    from gptbench.studies.autobatch import find_largest, memory_bound_gb
+    from gptbench.studies.autobatch import AutoBatch, find_largest, search_bounds
+    from gptbench.views.tables import probes_table
 
-    if max_batch < 1:
-        from gptbench.errors import GptbenchError
-
-        raise GptbenchError(f"--max-batch must be at least 1, got {max_batch}")
-    bound, _ = memory_bound_gb(config.device, memory_limit_gb, headroom)
+    bound, source, limits = search_bounds(config.device, memory_limit_gb, headroom, max_batch, step_limit_s)
     with err.status("searching for the largest micro-batch that fits…") as status:
-        largest, _ = find_largest(
-            final_config(config), bound, max_batch, lambda p: status.update(f"micro-batch {p.micro_batch}: {p.why}")
+        largest, probes = find_largest(
+            final_config(config),
+            bound,
+            max_batch,
+            lambda p: status.update(f"micro-batch {p.micro_batch}: {short(p.why)}"),
+            limits,
         )
+    err.print(probes_table(AutoBatch(bound, source, probes, largest, [], limits)))
     err.print(f"largest micro-batch that fits: {largest}", highlight=False)
     return largest
 

@@ -4,5 +4,6 @@
     sweep.py        the cross product of option lists
     ablate.py       the optimization ladder: one change per rung
     autobatch.py    --batch auto: the largest micro-batch that fits, then the fastest of the candidates
+    batchplan.py    the batch search's memory line: which probe would not fit, predicted before it starts
     chapter5.py     the book's chapter-5 training run, timed
 """

@@ -1,8 +1,11 @@
 """`--batch auto`: the largest micro-batch that fits (double, then bisect), each probe in its own process,
-then the fastest of the batches that fit, measured in full."""
+then the fastest of the batches that fit, measured in full. On a host (CPU) run the search shares the machine's
+memory with everything else, so it never starts a probe predicted over the bound (batchplan.py), caps each probe's
+process a little above the bound, and stops growing when a probe's step gets too slow."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -11,6 +14,7 @@ from gptbench.bench.worker import run_in_subprocess
 from gptbench.errors import GptbenchError
 from gptbench.reports.schema import Run
 from gptbench.reports.text import GB
+from gptbench.studies.batchplan import fit_memory, predicted_over, prior_per_sample_gb
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,64 @@ class Probe:
     micro_batch: int
     fits: bool
     peak_gb: float | None  # what the probe used: CUDA reserved, the MPS driver's allocation, or the process's RSS on a CPU
-    why: str  # "fits", "over the bound", or the failure
+    why: str  # "fits", "over the bound", "not run: predicted ...", "... stopped growing", or the failure
+    predicted_gb: float | None = None  # what the memory line predicted before it ran (None: no prediction yet)
+    ran: bool = True  # False: predicted over the bound, never started
+    step_time_s: float | None = None  # the probe's one measured step
+    slow: bool = False  # fits, but its step took longer than the step limit: the search stops growing here
+    status: str = "ok"  # the probe run's status (oom / error: its peak says nothing about the batch's need)
+
+    @property
+    def measured(self) -> tuple[int, float] | None:
+        """(batch, peak GB) for the memory line: a probe that ran to the end and read its peak."""
+        return (self.micro_batch, self.peak_gb) if self.ran and self.status == "ok" and self.peak_gb is not None else None
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """What bounds a probe besides the memory bound: its own hard cap, and the step time past which a bigger
+    batch no longer pays (host runs)."""
+
+    data_limit_gb: float | None  # RLIMIT_DATA of the probe's process (bench/worker.cap_data); None: no cap
+    step_limit_s: float | None  # stop growing past a probe whose step takes longer; None: no time bound
+
+    @property
+    def process_timeout_s(self) -> float | None:
+        """A probe that takes this long (start, build, a warm-up and a measured step) is stopped: it is swapping
+        or far past the step limit. The 120 s is for the process start and model build of a big preset."""
+        return None if self.step_limit_s is None else 120 + 4 * self.step_limit_s
+
+
+NO_LIMITS = ProbeLimits(None, None)
+# The probe's cap sits this far above the bound: a process's data segment counts thread stacks and the allocator's
+# untouched reserve beside its tensors (0.3 GB more than its RSS with 16 threads here, see bench/worker.cap_data),
+# so a batch that fits the bound must not trip the cap. It is kept within the default 10% headroom for bounds above
+# 5 GB, so that the cap stays below the memory the host had available.
+CAP_MARGIN_GB = 0.5
+CAP_MARGIN_FRACTION = 0.05  # of the bound, when that is more than CAP_MARGIN_GB
+DEFAULT_STEP_LIMIT_S = 10.0  # CPU: a probe step longer than this stops the search growing (option --probe-step-limit-s)
+
+
+def probe_limits(device: str, bound_gb: float, step_limit_s: float | None = DEFAULT_STEP_LIMIT_S) -> ProbeLimits:
+    """The probes' cap and time bound: both for host (CPU) runs on Linux only. A GPU's memory is the driver's, not
+    the process's data segment (and CUDA reserves huge address ranges); its steps are short. On macOS setrlimit's
+    data limit is not enforced for mmap, and MPS memory is the Metal driver's."""
+    if device != "cpu":
+        return NO_LIMITS
+    if step_limit_s is not None and step_limit_s <= 0:
+        raise GptbenchError(f"--probe-step-limit-s must be positive, got {step_limit_s}")
+    if not sys.platform.startswith("linux"):
+        return ProbeLimits(None, step_limit_s)
+    cap = bound_gb + max(CAP_MARGIN_GB, CAP_MARGIN_FRACTION * bound_gb)
+    outer = _hard_data_limit_gb()  # a stricter limit this process runs under (prlimit, a CI runner) is the probe's too
+    return ProbeLimits(cap if outer is None else min(cap, outer), step_limit_s)
+
+
+def _hard_data_limit_gb() -> float | None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    return None if hard == resource.RLIM_INFINITY else hard / GB
 
 
 @dataclass(frozen=True)
@@ -28,6 +89,7 @@ class AutoBatch:
     probes: list[Probe]
     largest: int  # the largest micro-batch that fit
     runs: list[Run]  # full measurements of the candidates, fastest first
+    limits: ProbeLimits = NO_LIMITS
 
 
 def memory_bound_gb(device: str, memory_limit_gb: float | None, headroom: float) -> tuple[float, str]:
@@ -72,38 +134,66 @@ def _used_gb(run: Run) -> float | None:
     return m.host_peak_rss_gb
 
 
-def probe(config: BenchConfig, micro_batch: int, bound_gb: float) -> Probe:
+def probe(config: BenchConfig, micro_batch: int, bound_gb: float, limits: ProbeLimits = NO_LIMITS) -> Probe:
     """Two eager steps at `micro_batch` in a fresh process: eager needs at least the memory compiled code does,
-    so a batch that fits here fits compiled, and a probe does not pay for compilation."""
+    so a batch that fits here fits compiled, and a probe does not pay for compilation. Under `limits` its process
+    is capped (an allocation past the cap comes back as `oom`) and a slow step stops the search growing."""
     trial = replace(config, micro_batch=micro_batch, compile=False, warmup_steps=1, steps=1)
-    run = run_in_subprocess(trial)
-    used = _used_gb(run)
-    if run.result.status != "ok":
-        return Probe(micro_batch, False, used, f"{run.result.status}: {run.result.error}")
+    run = run_in_subprocess(trial, limits.process_timeout_s, limits.data_limit_gb)
+    used, r = _used_gb(run), run.result
+    step_s = r.step_times_s[-1] if r.status == "ok" and r.step_times_s else None
+    if r.status != "ok":
+        cap = f" (the probe's {limits.data_limit_gb:.2f} GB data cap)" if limits.data_limit_gb and r.status == "oom" else ""
+        return Probe(micro_batch, False, used, f"{r.status}{cap}: {r.error}", status=r.status)
     if used is not None and used > bound_gb:
-        return Probe(micro_batch, False, used, f"used {used:.2f} GB, over the {bound_gb:.2f} GB bound")
-    return Probe(micro_batch, True, used, "fits")
+        return Probe(micro_batch, False, used, f"used {used:.2f} GB, over the {bound_gb:.2f} GB bound", step_time_s=step_s)
+    if limits.step_limit_s is not None and step_s is not None and step_s > limits.step_limit_s:
+        why = f"fits; its step took {step_s:.1f} s, over the {limits.step_limit_s:g} s probe step limit: stopped growing"
+        return Probe(micro_batch, True, used, why, step_time_s=step_s, slow=True)
+    return Probe(micro_batch, True, used, "fits", step_time_s=step_s)
+
+
+ProbeFn = Callable[[BenchConfig, int, float, ProbeLimits], Probe]
 
 
 def find_largest(
-    config: BenchConfig, bound_gb: float, max_batch: int, on_probe: Callable[[Probe], None] | None = None
+    config: BenchConfig,
+    bound_gb: float,
+    max_batch: int,
+    on_probe: Callable[[Probe], None] | None = None,
+    limits: ProbeLimits = NO_LIMITS,
+    run_probe: ProbeFn = probe,
 ) -> tuple[int, list[Probe]]:
     """Double from 1 until a probe fails or `max_batch` is reached, then bisect between the last fit and the first miss
-    (to the exact size below 16, to a multiple of 8 above)."""
+    (to the exact size below 16, to a multiple of 8 above). A batch the memory line predicts over the bound is not
+    started: it counts as a miss (batchplan.py). A probe whose step is over the step limit ends the search there."""
     probes: list[Probe] = []
+    prior = prior_per_sample_gb(config)
 
-    def check(b: int) -> bool:
-        probes.append(probe(config, b, bound_gb))
+    def check(b: int) -> Probe:
+        measured = [p.measured for p in probes if p.measured]
+        over = predicted_over(b, measured, prior, bound_gb)  # None before the first probe: batch 1 always runs
+        if over is not None:
+            gb, basis = over
+            why = f"not run: predicted {gb:.2f} GB ({basis}), over the {bound_gb:.2f} GB bound"
+            p = Probe(b, False, None, why, gb, ran=False, status="skipped")
+        else:
+            line = fit_memory(measured, prior)
+            p = replace(run_probe(config, b, bound_gb, limits), predicted_gb=line.predict_gb(b) if line else None)
+        probes.append(p)
         if on_probe:
-            on_probe(probes[-1])
-        return probes[-1].fits
+            on_probe(p)
+        return p
 
     good, bad, b = 0, None, 1
     while b <= max_batch:
-        if not check(b):
+        p = check(b)
+        if not p.fits:
             bad = b
             break
         good, b = b, b * 2
+        if p.slow:
+            return good, probes
     if good == 0:
         raise GptbenchError(
             f"even micro-batch 1 does not fit ({probes[0].why}); use a smaller --model or --seq, or raise --memory-limit"
@@ -117,10 +207,13 @@ def find_largest(
         mid = (good + bad) // 2 // unit * unit
         if mid <= good:
             break
-        if check(mid):
-            good = mid
-        else:
+        p = check(mid)
+        if not p.fits:
             bad = mid
+            continue
+        good = mid
+        if p.slow:
+            break
     return good, probes
 
 
@@ -137,12 +230,11 @@ def auto_batch(
     max_batch: int = 1024,
     on_probe: Callable[[Probe], None] | None = None,
     on_run: Callable[[Run], None] | None = None,
+    step_limit_s: float | None = DEFAULT_STEP_LIMIT_S,
 ) -> AutoBatch:
     """Find the largest micro-batch within the memory bound, measure the candidates in full, fastest first."""
-    if max_batch < 1:
-        raise GptbenchError(f"--max-batch must be at least 1, got {max_batch}")
-    bound, source = memory_bound_gb(config.device, memory_limit_gb, headroom)
-    largest, probes = find_largest(config, bound, max_batch, on_probe)
+    bound, source, limits = search_bounds(config.device, memory_limit_gb, headroom, max_batch, step_limit_s)
+    largest, probes = find_largest(config, bound, max_batch, on_probe, limits)
     runs = []
     for b in candidates(largest, [p.micro_batch for p in probes if p.fits]):
         run = run_in_subprocess(replace(config, micro_batch=b))
@@ -151,4 +243,14 @@ def auto_batch(
         if on_run:
             on_run(run)
     runs.sort(key=lambda r: -(r.result.tokens_per_sec or 0.0) if r.result.status == "ok" else float("inf"))
-    return AutoBatch(bound, source, probes, largest, runs)
+    return AutoBatch(bound, source, probes, largest, runs, limits)
+
+
+def search_bounds(
+    device: str, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
+) -> tuple[float, str, ProbeLimits]:
+    """The memory bound (and where it came from) and the probes' limits, with the options checked."""
+    if max_batch < 1:
+        raise GptbenchError(f"--max-batch must be at least 1, got {max_batch}")
+    bound, source = memory_bound_gb(device, memory_limit_gb, headroom)
+    return bound, source, probe_limits(device, bound, step_limit_s)

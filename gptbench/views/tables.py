@@ -17,13 +17,22 @@ def _peak_memory(run: Run) -> str:
 
 
 def probes_table(found: Any) -> Table:
-    """What the batch search tried: each probe, whether it fit, and the memory it used."""
-    table = Table(title=f"batch search · bound {found.bound_gb:.2f} GB ({found.bound_source})", title_justify="left")
-    for column in ("micro-batch", "fits", "memory used", "note"):
+    """What the batch search tried: each probe, whether it fit, the memory it used against the prediction, its step."""
+    title = f"batch search · bound {found.bound_gb:.2f} GB ({found.bound_source})"
+    limits = getattr(found, "limits", None)
+    if limits is not None and limits.data_limit_gb is not None:
+        title += f" · each probe capped at {limits.data_limit_gb:.2f} GB (RLIMIT_DATA)"
+    if limits is not None and limits.step_limit_s is not None:
+        title += f" · stops growing past a {limits.step_limit_s:g} s step"
+    table = Table(title=title, title_justify="left")
+    for column in ("micro-batch", "fits", "memory used", "predicted", "step", "note"):
         table.add_column(column, justify="right" if column != "note" else "left")
     for p in found.probes:
-        used = "n/a" if p.peak_gb is None else f"{p.peak_gb:.2f} GB"
-        table.add_row(str(p.micro_batch), "yes" if p.fits else "no", used, "" if p.fits else short(p.why))
+        used = "not run" if not p.ran else "n/a" if p.peak_gb is None else f"{p.peak_gb:.2f} GB"
+        predicted = "—" if p.predicted_gb is None else f"{p.predicted_gb:.2f} GB"
+        step = "—" if p.step_time_s is None else f"{p.step_time_s:.2f} s"
+        note = "" if p.fits and not p.slow else short(p.why, 160)
+        table.add_row(str(p.micro_batch), "yes" if p.fits else "no", used, predicted, step, note)
     return table
 
 
