@@ -192,6 +192,8 @@ def forwarded_args(ctx: Any, drop: set[str]) -> list[str]:
             args.append(param.opts[0] if value else param.secondary_opts[0])
         elif param.is_flag:
             args += [param.opts[0]] if value else []
+        elif isinstance(value, (list, tuple)):  # a repeatable option (--model-arg): once per value
+            args += [part for item in value for part in (param.opts[0], str(item))]
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args
