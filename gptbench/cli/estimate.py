@@ -176,7 +176,8 @@ def _what_fits(w: Any, t: Throughput) -> str:
     if fit is None:
         more = "" if w is None or w.world_size > 1 else " or more GPUs with --shard"
         return f"try a smaller --batch{more}"
-    return f"it fits with {fit.switch.flags} ({fit.breakdown.total_gb:,.1f} GB per GPU; costs {fit.switch.cost})"
+    flags = fit.switch.flags if fit.switch.sharding != "none" or w.sharding == "none" else f"--shard none {fit.switch.flags}"
+    return f"it fits with {flags} ({fit.breakdown.total_gb:,.1f} GB per GPU; costs {fit.switch.cost})"
 
 
 def _print_breakdown(b: Breakdown) -> None:
