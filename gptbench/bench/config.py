@@ -14,6 +14,7 @@ from gptbench.hardware import allocator
 from gptbench.hardware.capability import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
 from gptbench.hardware.device import has_fast_bf16, resolve_device
 from gptbench.hardware.threads import default_threads
+from gptbench.model.blocks import HOW_TO_MARK
 from gptbench.model.config import GPT2_VOCAB, GPTConfig
 from gptbench.model.factory import ModelFactory, inspect_factory
 
@@ -21,6 +22,10 @@ DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
 ATTENTIONS = ("sdpa", "naive")
 RUN_ALLOCATORS = ("system", "tcmalloc", "jemalloc")
+# none: every rank holds everything (DDP); optimizer: AdamW's moments split over ranks (ZeRO-1,
+# ZeroRedundancyOptimizer); full: weights, gradients and moments split (FSDP2 fully_shard). The names are the memory
+# model's (gptbench/cloud/projection.py Workload.sharding).
+SHARDS = ("none", "optimizer", "full")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class BenchConfig:
     factory: ModelFactory | None = None
     allocator: str = "system"  # host malloc the run's process uses: system | tcmalloc | jemalloc (preloaded)
     threads: int | None = None  # torch intra-op threads; None: torch's own default (one per logical CPU)
+    activation_checkpointing: bool = False  # each block keeps only its input and is recomputed in backward
+    shard: str = "none"  # none | optimizer | full (SHARDS); anything but none needs a process group of 2 or more
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -74,6 +81,25 @@ class BenchConfig:
             raise GptbenchError(f"--allocator {self.allocator}: choose one of auto, {', '.join(RUN_ALLOCATORS)}")
         if self.threads is not None and self.threads <= 0:
             raise GptbenchError(f"--threads must be a positive whole number, got {self.threads}")
+        if self.shard not in SHARDS:
+            raise GptbenchError(f"--shard {self.shard}: choose one of {', '.join(SHARDS)}")
+        if self.shard == "full" and self.dtype == "fp16":
+            # fp16 needs a loss scaler whose inf check agrees across ranks that each hold a shard of the gradients;
+            # gptbench wires none for FSDP2 (DDP and ZeRO-1 ranks hold whole gradients, so theirs agree).
+            raise GptbenchError("--shard full with --dtype fp16: use --dtype bf16 or fp32, or --shard optimizer")
+        self._check_blocks()
+
+    def _check_blocks(self) -> None:
+        """Checkpointing and FSDP2 work block by block: a factory module must mark its blocks (model/blocks.py)."""
+        if self.factory is None or self.factory.n_blocks > 0:
+            return
+        asked = (("--activation-checkpointing", self.activation_checkpointing), ("--shard full", self.shard == "full"))
+        wants = [flag for flag, on in asked if on]
+        if wants:
+            raise GptbenchError(
+                f"{' and '.join(wants)}: --model-factory {self.factory.spec} returns a module with no transformer blocks "
+                f"gptbench can find; {HOW_TO_MARK}"
+            )
 
     @property
     def tokens_per_step(self) -> int:
@@ -117,6 +143,8 @@ class RunOptions:
     vocab: int | None = None  # a factory model's vocabulary where the module does not expose it
     allocator: str = "auto"  # auto | system | tcmalloc | jemalloc
     threads: int | None = None  # None: the physical cores of this process's CPU set (CPU runs)
+    activation_checkpointing: bool = False
+    shard: str = "none"
 
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
@@ -164,6 +192,8 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         factory=factory,
         allocator=resolve_allocator(opts.allocator, device.type == "cpu"),
         threads=opts.threads if opts.threads is not None else default_threads() if device.type == "cpu" else None,
+        activation_checkpointing=opts.activation_checkpointing,
+        shard=opts.shard,
     )
 
 

@@ -33,3 +33,26 @@ def flops_per_token(model: GPTConfig, seq_len: int) -> float:
 def mfu(tokens_per_sec: float, flops_token: float, peak_tflops: float, devices: int = 1) -> float:
     """Achieved model FLOP/s over the peak of all devices: a 0-1 fraction."""
     return tokens_per_sec * flops_token / (peak_tflops * 1e12 * devices)
+
+
+# Hardware FLOPs with per-block activation checkpointing: each block's forward runs twice (once in forward, once
+# recomputed in backward), the embeddings, final norm, LM head and loss once. One block's forward is 2 x its matmul
+# weights per token plus attention's 4TC, so the recomputation adds 2·N_blocks + 4LTC to the model's 6N + 12LTC,
+# with N_blocks = N - V·C (the LM head's matmul, tied or not, is not recomputed). For GPT-2 124M at T = 1024 this is
+# 8.55e8 + 1.70e8 + 0.38e8 = 1.06e9 per token (padded vocabulary), 1.24x the model FLOPs; "8N + 16LTC" would count
+# the head's recompute too (1.33x).
+HARDWARE_FLOPS_FORMULA = (
+    "6N + 12LTC + 2·N_blocks + 4LTC (blocks' forward recomputed; N_blocks = N - V·C, head not recomputed)"
+)
+
+
+def recomputed_flops_per_token(model: GPTConfig, seq_len: int) -> float:
+    """The FLOPs per token that per-block activation checkpointing adds: every block's forward once more."""
+    n_blocks = matmul_params(model) - model.vocab_size * model.n_embd
+    return 2 * n_blocks + 4 * model.n_layer * seq_len * model.n_embd
+
+
+def hardware_flops_per_token(model: GPTConfig, seq_len: int) -> float:
+    """FLOPs per token the hardware does with per-block activation checkpointing (HFU's numerator; MFU keeps the
+    model's FLOPs, so that recomputation never looks like speed)."""
+    return flops_per_token(model, seq_len) + recomputed_flops_per_token(model, seq_len)

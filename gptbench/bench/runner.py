@@ -12,7 +12,7 @@ from gptbench.bench.config import BenchConfig, config_notes
 from gptbench.bench.contention import ContentionWatch
 from gptbench.bench.distributed import gather_memory, is_distributed, rank, sync_ranks
 from gptbench.bench.failure import describe_failure
-from gptbench.bench.flops import flops_per_token, formula_for, mfu
+from gptbench.bench.flops import HARDWARE_FLOPS_FORMULA, flops_per_token, formula_for, mfu
 from gptbench.bench.harness import ProgressFn, Timing, measure, throughput
 from gptbench.bench.memory import MemoryTracker, reset_peak_memory
 from gptbench.bench.step import Trainer, intra_op_threads
@@ -66,6 +66,8 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         steps=config.steps,
         allocator=config.allocator,
         threads=config.threads,
+        activation_checkpointing=config.activation_checkpointing,
+        shard=config.shard,
     )
 
 
@@ -89,12 +91,16 @@ def peak_for(config: BenchConfig) -> tuple[float | None, str | None, str | None]
     return peak, f"{spec.name} dense {precision}: {spec.source} ({spec.source_date})", None
 
 
-def account(config: BenchConfig, timing: Timing, counted_flops: float | None = None) -> RunResult:
-    """Turn per-step times and losses into the report's numbers; `counted_flops` (per token) replaces the formula."""
+def account(
+    config: BenchConfig, timing: Timing, counted_flops: float | None = None, hardware_flops: float | None = None
+) -> RunResult:
+    """Turn per-step times and losses into the report's numbers; `counted_flops` (per token) replaces the formula;
+    `hardware_flops` (per token, recomputation included) gives HFU beside MFU."""
     rate = throughput(timing.step_times_s, config.tokens_per_step)
     fpt = counted_flops if counted_flops is not None else flops_per_token(config.model, config.seq_len)
     peak, source, note = peak_for(config)
     losses = timing.losses
+    hw_formula = None if hardware_flops is None else COUNTED_FORMULA if counted_flops is not None else HARDWARE_FLOPS_FORMULA
     return RunResult(
         tokens_per_sec=rate.tokens_per_sec,
         tokens_per_sec_p10=rate.p10,
@@ -109,6 +115,9 @@ def account(config: BenchConfig, timing: Timing, counted_flops: float | None = N
         peak_source=source,
         mfu=None if peak is None else mfu(rate.tokens_per_sec, fpt, peak, config.world_size),
         mfu_note=note,
+        hardware_flops_per_token=hardware_flops,
+        hardware_flops_formula=hw_formula,
+        hfu=None if peak is None or hardware_flops is None else mfu(rate.tokens_per_sec, hardware_flops, peak, config.world_size),
         tokens_per_sec_per_rank=rate.tokens_per_sec / config.world_size,
         loss=Loss(
             first=_finite_or_none(losses[0]) if losses else None,
@@ -160,7 +169,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
                 on_progress,
                 during_measure=watch.around(sampler),
             )
-        result = account(config, timing, trainer.counted_flops_per_token)
+        result = account(config, timing, trainer.counted_flops_per_token, trainer.hardware_flops_per_token)
         result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
         # The sampler reads this rank's GPU only, so J/token counts this rank's share of the tokens.
         result.telemetry = sampler.summary(config.tokens_per_step // config.world_size * len(timing.step_times_s))

@@ -1,4 +1,5 @@
-"""The training step: autocast, gradient accumulation, clipping, AdamW, optional torch.compile."""
+"""The training step: autocast, gradient accumulation, clipping, AdamW, optional torch.compile, activation
+checkpointing, and in a process group DDP, ZeRO-1 or FSDP2 (bench/sharding.py)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,14 @@ import torch
 
 from gptbench.bench.config import BenchConfig
 from gptbench.bench.distributed import is_distributed, wrap_ddp
+from gptbench.bench.flops import hardware_flops_per_token
+from gptbench.bench.sharding import make_adamw, make_zero_adamw, shard_fully
 from gptbench.data.sources import BatchSource
+from gptbench.errors import GptbenchError
 from gptbench.hardware.capability import AUTOCAST_DTYPES
+from gptbench.model.blocks import checkpoint_blocks
 from gptbench.model.factory import ForeignModel, build_module, counted_flops_per_token
 from gptbench.model.gpt import GPT
-
-
-def make_adamw(model: torch.nn.Module, lr: float, impl: str) -> torch.optim.AdamW:
-    """GPT-2-style AdamW: betas (0.9, 0.95), weight decay 0.1 on matrices only (not biases, norms)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **flags[impl])
 
 
 @contextlib.contextmanager
@@ -45,24 +39,43 @@ class Trainer:
     def __init__(self, config: BenchConfig, source: BatchSource) -> None:
         self.config, self.source = config, source
         device = config.torch_device
+        if config.shard != "none" and not is_distributed():
+            raise GptbenchError(f"--shard {config.shard} splits state over processes: run it with --nproc 2 or more")
         torch.manual_seed(config.seed)
         self.counted_flops_per_token: float | None = None  # a --model-factory model's, counted before the warm-up
+        self.hardware_flops_per_token: float | None = None  # with recomputation (checkpointing) counted; None: none
         if config.factory is None:
             model = GPT(config.model, attention=config.attention).to(device)
         else:
             model = ForeignModel(build_module(config.factory), config.model.vocab_size).to(device)
             fpt = counted_flops_per_token(config.factory, model, config.micro_batch, config.seq_len)
             self.counted_flops_per_token = fpt
-        self.n_params = model.num_params()
-        self.optimizer = make_adamw(model, config.lr, config.adamw)
+        if config.activation_checkpointing:
+            checkpoint_blocks(model)
+            self.hardware_flops_per_token = self._hardware_flops(model)
+        self.n_params = model.num_params()  # before sharding: FSDP2's parameters are this rank's shards
+        self.ddp, self.fsdp = None, None
+        if config.shard == "full":
+            self.fsdp = shard_fully(model, config.dtype, config.compile)
+            self.model = self.fsdp
+        elif is_distributed():  # DDP, compiled in the order torch recommends (see wrap_ddp)
+            self.ddp = wrap_ddp(model, device, config.compile)
+            self.model = self.ddp
+        else:
+            self.model = torch.compile(model) if config.compile else model
+        zero = config.shard == "optimizer"
+        self.optimizer = (make_zero_adamw if zero else make_adamw)(model, config.lr, config.adamw)
         self.params = [p for p in model.parameters()]
-        # In a process group: DDP, compiled in the order torch recommends (see wrap_ddp).
-        self.ddp = wrap_ddp(model, device, config.compile) if is_distributed() else None
-        self.model = self.ddp or (torch.compile(model) if config.compile else model)
         self._autocast_dtype = AUTOCAST_DTYPES.get(config.dtype)
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.dtype == "fp16")
         self.data_wait_s = 0.0  # host time spent fetching batches, over all steps so far
         self.after_forward: Callable[[], None] | None = None  # called between forward and backward (MPS memory)
+
+    def _hardware_flops(self, model: torch.nn.Module) -> float:
+        c = self.config
+        if c.factory is None:
+            return hardware_flops_per_token(c.model, c.seq_len)
+        return counted_flops_per_token(c.factory, model, c.micro_batch, c.seq_len, recompute=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._autocast_dtype is None:
@@ -71,7 +84,10 @@ class Trainer:
 
     def _grad_sync(self, last: bool) -> contextlib.AbstractContextManager:
         # DDP all-reduces gradients once per optimizer step, after the last micro-batch; the others only
-        # accumulate locally (forward and backward both inside no_sync, as DDP's docs require).
+        # accumulate locally (forward and backward both inside no_sync, as DDP's docs require). FSDP2 likewise
+        # reduce-scatters only after the last (set_requires_gradient_sync, its no_sync).
+        if self.fsdp is not None:
+            self.fsdp.set_requires_gradient_sync(last)
         return self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
 
     def step(self) -> torch.Tensor:

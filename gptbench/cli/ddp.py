@@ -24,6 +24,13 @@ BaselineReport = Annotated[
     Optional[Path],
     typer.Option(help="A single-process report of the same configuration: the base of a multi-process run's scaling efficiency."),
 ]
+Shard = Annotated[
+    str,
+    typer.Option(
+        help="With --nproc: none (DDP), optimizer (ZeRO-1: AdamW state split over ranks) or full (FSDP2: weights, "
+        "gradients and state split)."
+    ),
+]
 DistTimeout = Annotated[
     float, typer.Option(help="Seconds a rank waits for the others (forming the group, each step) before the run stops.")
 ]
@@ -35,6 +42,24 @@ def placed(options: Any) -> Any:
 
     env = RankEnv.from_environ()
     return options if env is None else dataclasses.replace(options, device=claim_device(options.device, env))
+
+
+def check_shard(shard: str, nproc: int | None) -> None:
+    """Refuse sharding without a group of two or more processes to split over, before any work."""
+    from gptbench.bench.config import SHARDS
+    from gptbench.bench.distributed import RankEnv
+
+    if shard not in SHARDS:
+        raise GptbenchError(f"--shard {shard}: choose one of {', '.join(SHARDS)}")
+    if shard == "none":
+        return
+    env = RankEnv.from_environ()
+    world = env.world_size if env is not None else nproc
+    if world is None or world < 2:
+        given = "no --nproc" if world is None else f"{'WORLD_SIZE' if env is not None else '--nproc'} {world}"
+        raise GptbenchError(
+            f"--shard {shard} splits the training state over processes, and this run has {given}: add --nproc 2 or more"
+        )
 
 
 def wanted(nproc: int | None, scaling: bool, baseline_report: Path | None) -> bool:
@@ -120,8 +145,8 @@ def _launch(config: Any, device: str, nproc: int, scaling: bool, baseline: Path 
         _baseline(config, baseline, False)  # refuse a report that does not match before any process starts
     args = forwarded_args(ctx, drop={"nproc", "baseline_report"})
     with tempfile.TemporaryDirectory(prefix="gptbench-scaling-") as folder, cpu_share(nproc):
-        if scaling:
-            baseline = _measure_alone(config, Path(folder), label)
+        if scaling:  # the single process holds everything: nothing to shard
+            baseline = _measure_alone(dataclasses.replace(config, shard="none"), Path(folder), label)
         if baseline is not None:
             args += ["--baseline-report", str(baseline)]
         code = launch(nproc, ["-m", "gptbench", "run", *args])
@@ -167,6 +192,8 @@ def forwarded_args(ctx: Any, drop: set[str]) -> list[str]:
             args.append(param.opts[0] if value else param.secondary_opts[0])
         elif param.is_flag:
             args += [param.opts[0]] if value else []
+        elif isinstance(value, (list, tuple)):  # a repeatable option (--model-arg): once per value
+            args += [part for item in value for part in (param.opts[0], str(item))]
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args

@@ -55,6 +55,12 @@ def estimate_command(
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32 for projections.")] = "bf16",
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="Project a torch.compile'd step.")] = True,
     attention: Annotated[str, typer.Option(help="sdpa or naive, for projections.")] = "sdpa",
+    shard: Annotated[
+        str, typer.Option(help="none, optimizer (ZeRO-1) or full (FSDP2) over --gpus, for the memory-fit check.")
+    ] = "none",
+    activation_checkpointing: Annotated[
+        bool, typer.Option("--activation-checkpointing", help="Project with each block recomputed in backward.")
+    ] = False,
     catalog: Annotated[bool, typer.Option("--catalog", help="Price every offer in the catalog, cheapest first.")] = False,
     catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
     specs_file: Annotated[Optional[Path], typer.Option(help="Your own GPU spec table (same columns as gpus.csv).")] = None,
@@ -66,7 +72,7 @@ def estimate_command(
     """Hours and dollars for a whole run: from a report, a given tokens/s, or projected for hardware you don't have."""
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)), epochs=epochs)
     plan = RunPlan(total, how, gpus, scaling_efficiency, price, price_per, overhead, kwh_price, power_w)
-    workload = workload_for(model, seq, batch, dtype, compile, attention)
+    workload = with_switches(workload_for(model, seq, batch, dtype, compile, attention), gpus, shard, activation_checkpointing)
     if tokens_per_sec is not None and report is not None:
         raise GptbenchError("pass either --tokens-per-sec or --report, not both")
     if explain and (catalog or tokens_per_sec is not None):
@@ -95,7 +101,16 @@ def estimate_command(
     explained = None
     if explain:
         explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json, explained)
+    _print_estimate(estimate(plan, throughput, board), as_json, explained, workload)
+
+
+def with_switches(w: Any, gpus: int | None, shard: str, checkpointing: bool) -> Any:
+    """The workload over `gpus` ranks with its state sharded and its blocks recomputed as asked."""
+    from dataclasses import replace
+
+    if shard != "none" and (gpus or 1) < 2:
+        raise GptbenchError(f"--shard {shard} splits the training state over GPUs: add --gpus 2 or more")
+    return replace(w, world_size=gpus or 1, sharding=shard, activation_checkpointing=checkpointing)
 
 
 def _money(value: float | None) -> str:
@@ -106,7 +121,7 @@ def _hours(hours: float) -> str:
     return f"{hours:,.2f} h = {hours / 24:,.2f} days"
 
 
-def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None) -> None:
+def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None, workload: Any = None) -> None:
     t = e.throughput
     if as_json:
         data = estimate_dict(e)
@@ -146,10 +161,23 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
         table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
     out.print(table)
     if t.fits is False:
-        out.print("[yellow]warning:[/yellow] estimated not to fit in memory at this batch; try a smaller --batch", soft_wrap=True)
+        what = _what_fits(workload, t)
+        out.print(f"[yellow]warning:[/yellow] estimated not to fit in memory at this batch; {what}", soft_wrap=True)
     if explained is not None:
         _print_breakdown(explained)
     _print_assumptions(e.assumptions)
+
+
+def _what_fits(w: Any, t: Throughput) -> str:
+    """The cheapest switch that the memory model says makes the workload fit, or a smaller batch."""
+    from gptbench.cloud.fit import cheapest_fit
+
+    fit = cheapest_fit(w, t.memory_capacity_gb) if w is not None and t.memory_capacity_gb else None
+    if fit is None:
+        more = "" if w is None or w.world_size > 1 else " or more GPUs with --shard"
+        return f"try a smaller --batch{more}"
+    flags = fit.switch.flags if fit.switch.sharding != "none" or w.sharding == "none" else f"--shard none {fit.switch.flags}"
+    return f"it fits with {flags} ({fit.breakdown.total_gb:,.1f} GB per GPU; costs {fit.switch.cost})"
 
 
 def _print_breakdown(b: Breakdown) -> None:

@@ -62,6 +62,13 @@ Allocator = Annotated[
 Threads = Annotated[
     Optional[int], typer.Option(help="torch intra-op threads (default on CPU: the physical cores this process may use).")
 ]
+ActivationCheckpointing = Annotated[
+    bool,
+    typer.Option(
+        "--activation-checkpointing",
+        help="Recompute each transformer block in backward (torch.utils.checkpoint): less activation memory, more FLOPs.",
+    ),
+]
 
 ModelFactory = Annotated[
     Optional[str],

@@ -67,6 +67,8 @@ def run(
     dist_timeout: ddp.DistTimeout = 300.0,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
+    activation_checkpointing: opt.ActivationCheckpointing = False,
+    shard: ddp.Shard = "none",
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
     prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
@@ -81,8 +83,9 @@ def run(
         batch=None if auto else opt.parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
-        allocator=allocator, threads=threads,
+        allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing, shard=shard,
     )  # fmt: skip
+    ddp.check_shard(shard, nproc)
     config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
     if ddp.wanted(nproc, scaling, baseline_report):
         how = {"timeout_s": dist_timeout, "batch_auto": auto, "show": err.is_terminal or not as_json, "label": label, "ctx": ctx}

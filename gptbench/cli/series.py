@@ -48,6 +48,9 @@ def sweep(
     dtype: Annotated[Optional[str], typer.Option(help="Autocast dtypes, e.g. bf16,fp32.")] = None,
     compile: Annotated[Optional[str], typer.Option(help="torch.compile on, off, or on,off.")] = None,
     attention: Annotated[Optional[str], typer.Option(help="Attention backends, e.g. sdpa,naive.")] = None,
+    activation_checkpointing: Annotated[
+        Optional[str], typer.Option(help="Per-block activation checkpointing on, off, or on,off.")
+    ] = None,
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     n_layer: opt.NLayer = None,
@@ -81,6 +84,7 @@ def sweep(
         "dtype": opt.parse_list("dtype", dtype, str),
         "compile": opt.parse_list("compile", compile, bool),
         "attention": opt.parse_list("attention", attention, str),
+        "activation_checkpointing": opt.parse_list("activation-checkpointing", activation_checkpointing, bool),
     }
     base = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
@@ -123,6 +127,7 @@ def ablate(
     out_dir: opt.OutDir = Path("reports"),
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
+    activation_checkpointing: opt.ActivationCheckpointing = False,
 ) -> None:
     """The optimization ladder on this machine: each rung adds one change; tokens/s and speedups per rung."""
     prepare_allocator(allocator, device)
@@ -133,7 +138,7 @@ def ablate(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, seq=seq, batch=opt.parse_batch(batch),
         grad_accum=grad_accum, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
-        allocator=allocator, threads=threads,
+        allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing,
     )  # fmt: skip
     config = resolve_config(options)
     largest = None

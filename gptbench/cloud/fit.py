@@ -1,6 +1,7 @@
 """The fastest configuration that fits: micro-batch x gradient accumulation reaching the tokens per optimizer step,
 checked against the memory model (projection.memory_breakdown); where nothing fits, sharded optimizer state, then
-FSDP, then activation checkpointing, as the memory model allows. Never imports torch.
+FSDP, then activation checkpointing, as the memory model allows. `cheapest_fit` names the first of those layouts that
+makes one given workload fit (estimate's warning, ablate's ladder). Never imports torch.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gptbench.cloud.projection import Workload, memory_estimate_gb
+from gptbench.cloud.projection import MemoryBreakdown, Workload, memory_breakdown, memory_estimate_gb
 from gptbench.cloud.scaling import modelled_efficiency, phases_for
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
@@ -82,3 +83,55 @@ def what_would_fit(base: Workload, spec: GpuSpec, gpus: int) -> str:
             )
     need_text = f"{need:,.1f} GB needed at micro-batch 1 of {spec.memory_gb:g} GB"
     return f"does not fit on {spec.name} ({need_text}); try a GPU with more memory"
+
+
+# What each layout costs in speed. Sharding costs no compute: ZeRO-1 moves what DDP's all-reduce moves (a
+# reduce-scatter and an all-gather), FSDP2 half as much again (weights gathered in forward and again in backward), both
+# overlapped with compute on one node. Checkpointing repeats every block's forward, about a quarter more FLOPs for
+# GPT-2 (bench/flops.py: 1.24x at 124M, T = 1024), and no overlap hides compute.
+RECOMPUTE = "every block's forward again in backward (≈ +25% FLOPs)"
+SHARDING_COST = {
+    "none": "",
+    "optimizer": "no extra compute; the same communication as DDP",
+    "full": "no extra compute; 1.5x DDP's communication, overlapped with compute",
+}
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One memory layout as `gptbench run` asks for it, and what it costs."""
+
+    sharding: str  # none | optimizer | full (Workload.sharding, `run --shard`)
+    activation_checkpointing: bool
+
+    @property
+    def flags(self) -> str:
+        """The `gptbench run` options that ask for it."""
+        parts = [f"--shard {self.sharding}"] if self.sharding != "none" else []
+        parts += ["--activation-checkpointing"] if self.activation_checkpointing else []
+        return " ".join(parts) or "(no switch)"
+
+    @property
+    def cost(self) -> str:
+        """What it costs in speed, in words."""
+        parts = [RECOMPUTE] if self.activation_checkpointing else []
+        parts += [SHARDING_COST[self.sharding]] if self.sharding != "none" else []
+        return "; ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class Fit:
+    switch: Switch
+    breakdown: MemoryBreakdown  # one rank's estimated peak with the switch on
+
+
+def cheapest_fit(w: Workload, capacity_gb: float) -> Fit | None:
+    """The first layout in LAYOUTS' order with which `w` (over its world_size ranks) is estimated to fit
+    `capacity_gb` per rank; sharding is only tried with two or more ranks. None when nothing fits at this batch."""
+    for sharding, checkpointing in LAYOUTS:
+        if sharding != "none" and w.world_size < 2:
+            continue
+        breakdown = memory_breakdown(replace(w, sharding=sharding, activation_checkpointing=checkpointing))
+        if breakdown.total_gb <= capacity_gb:
+            return Fit(Switch(sharding, checkpointing), breakdown)
+    return None

@@ -246,11 +246,9 @@ def _loss(w: Workload, n: int) -> Iterator[Op]:
     yield Op("cross-entropy", "backward", 3.0 * n * v, n * v * (lp + 3 * lp + cast))
 
 
-def step_ops(w: Workload) -> list[Op]:
-    """Every operation of one micro-batch's forward and backward (phase forward/backward), and the step's
-    optimizer work (phase optimizer), with FLOPs and bytes; `project` turns them into time."""
-    n, c, v, a = w.micro_batch * w.seq_len, w.n_embd, w.vocab_size, w.act_bytes
-    r, wb = w.resid_bytes, w.weight_bytes
+def layer_ops(w: Workload) -> list[Op]:
+    """The transformer blocks' operations of one micro-batch, all layers together."""
+    n, c = w.micro_batch * w.seq_len, w.n_embd
     per_layer = [
         *_linear("qkv matmul", w, n, c, 3 * c),
         *_attention(w, n),
@@ -259,7 +257,18 @@ def step_ops(w: Workload) -> list[Op]:
         *_linear("mlp down matmul", w, n, 4 * c, c),
         *_norms_and_residuals(w, n),
     ]
-    ops = [replace(op, flops=op.flops * w.n_layer, bytes=op.bytes * w.n_layer) for op in per_layer]
+    return [replace(op, flops=op.flops * w.n_layer, bytes=op.bytes * w.n_layer) for op in per_layer]
+
+
+def step_ops(w: Workload) -> list[Op]:
+    """Every operation of one micro-batch's forward and backward (phase forward/backward), and the step's
+    optimizer work (phase optimizer), with FLOPs and bytes; `project` turns them into time. With activation
+    checkpointing the blocks' forward runs again inside backward."""
+    n, c, v, a = w.micro_batch * w.seq_len, w.n_embd, w.vocab_size, w.act_bytes
+    r, wb = w.resid_bytes, w.weight_bytes
+    ops = layer_ops(w)
+    if w.activation_checkpointing:
+        ops += [replace(op, name=f"{op.name} (recomputed)", phase="backward") for op in ops if op.phase == "forward"]
     ops.append(Op("embeddings", "forward", 0.0, n * c * (wb + r) + w.block_size * c * wb))
     ops.append(Op("embedding grad", "backward", 0.0, v * c * wb + n * c * (r + 2 * wb)))  # zero-fill, then scatter-add
     ops.append(Op("final layernorm", "forward", 8.0 * n * c, n * c * (2 * r + ((r + a) if r != a else 0))))

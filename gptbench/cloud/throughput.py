@@ -48,6 +48,8 @@ def describe_workload(w: Workload) -> str:
     return (
         f"{w.n_layer} layers × {w.n_embd} wide ({w.n_params / 1e6:,.1f}M params) · seq {w.seq_len} × batch {w.micro_batch}"
         f" × accum {w.grad_accum} · {w.dtype} · {'compiled' if w.compile else 'eager'} · {w.attention} · {w.adamw} AdamW"
+        + (f" · {w.sharding}-sharded over {w.world_size}" if w.sharding != "none" else "")
+        + (" · blocks recomputed" if w.activation_checkpointing else "")
     )
 
 

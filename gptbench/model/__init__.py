@@ -4,6 +4,7 @@
     gpt.py       the model, in one file
     tokenizer.py GPT-2's BPE from the shipped ranks (offline)
     factory.py   --model-factory: loading a user's nn.Module and checking it can be trained and counted
+    blocks.py    a model's transformer blocks (how a factory marks them) and per-block activation checkpointing
 """
 
 from gptbench.model.config import PRESETS, GPTConfig

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptbench.errors import GptbenchError
+from gptbench.model.blocks import checkpoint_blocks, find_blocks
 
 COUNTED_FORMULA = "counted (torch.utils.flop_counter)"
 # Where modules commonly keep their shape: an attribute, or a key of a `config`/`cfg` object or dict.
@@ -50,6 +51,7 @@ class ModelFactory:
     n_head: int = 0
     n_embd: int = 0
     n_params: int = 0
+    n_blocks: int = 0  # transformer blocks the module marks (gptbench/model/blocks.py); 0: none found
 
     @property
     def name(self) -> str:
@@ -164,7 +166,8 @@ def inspect_factory(spec: str, args: tuple[str, ...]) -> tuple[ModelFactory, int
         model = build_module(factory)
     shape = {f: exposed(model, f) or 0 for f in ("n_layer", "n_head", "n_embd")}
     n_params = sum(p.numel() for p in model.parameters())
-    return replace(factory, **shape, n_params=n_params), exposed(model, "vocab_size"), exposed(model, "block_size")
+    resolved = replace(factory, **shape, n_params=n_params, n_blocks=len(find_blocks(model)))
+    return resolved, exposed(model, "vocab_size"), exposed(model, "block_size")
 
 
 def _takes_targets(model: nn.Module) -> bool:
@@ -228,13 +231,18 @@ def count_flops_per_token(model: nn.Module, micro_batch: int, seq_len: int, voca
     return counter.get_total_flops() / (micro_batch * seq_len)
 
 
-def counted_flops_per_token(factory: ModelFactory, built: ForeignModel, micro_batch: int, seq_len: int) -> float:
+def counted_flops_per_token(
+    factory: ModelFactory, built: ForeignModel, micro_batch: int, seq_len: int, recompute: bool = False
+) -> float:
     """The factory's model counted on the meta device (no memory, no compute: the math attention backend would
-    otherwise hold B x H x T x T scores); a module that cannot run on meta tensors is counted as built."""
+    otherwise hold B x H x T x T scores); a module that cannot run on meta tensors is counted as built. `recompute`:
+    count with its blocks checkpointed, so that the recomputed forwards are counted too (hardware FLOPs)."""
     vocab = built.vocab_size
     try:
         with torch.device("meta"):
             ghost = ForeignModel(build_module(factory), vocab)
+        if recompute:
+            checkpoint_blocks(ghost)
         return count_flops_per_token(ghost, micro_batch, seq_len, vocab, torch.device("meta"))
     except Exception:  # noqa: BLE001 - data-dependent code and some kernels have no meta version
         device = next(built.parameters()).device

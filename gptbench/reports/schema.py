@@ -103,6 +103,9 @@ class RunConfig:
     steps: int | None = None
     allocator: str | None = None  # host malloc of the process that measured: system | tcmalloc | jemalloc
     threads: int | None = None  # torch intra-op threads during the measured steps
+    # Added with issue 22; reports without them ran with neither.
+    activation_checkpointing: bool = False  # each transformer block recomputed in backward (torch.utils.checkpoint)
+    shard: str = "none"  # none (DDP or one process) | optimizer (ZeRO-1) | full (FSDP2)
 
     @property
     def adamw_impl(self) -> str:
@@ -226,6 +229,11 @@ class RunResult:
     peak_source: str | None = None
     mfu: float | None = None  # 0-1 fraction of peak_tflops
     mfu_note: str | None = None  # why mfu is null, when it is
+    # With activation checkpointing the hardware also recomputes each block's forward: those FLOPs count here, never
+    # in flops_per_token or mfu. Null when nothing is recomputed (HFU = MFU then).
+    hardware_flops_per_token: float | None = None
+    hardware_flops_formula: str | None = None
+    hfu: float | None = None  # 0-1 fraction of peak_tflops, hardware FLOPs
     memory: Memory = field(default_factory=Memory)
     loss: Loss = field(default_factory=Loss)
     step_time_s: float | None = None  # median

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from gptbench.hardware.device import has_fast_bf16
 from gptbench.hardware.threads import default_threads, physical_cores
 from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 from gptbench.studies.series import SeriesItem
+
+if TYPE_CHECKING:
+    from gptbench.cloud.projection import Workload
 
 
 @dataclass(frozen=True)
@@ -136,27 +140,51 @@ def ladder_items(config: BenchConfig, largest_batch: int | None) -> list[SeriesI
 def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[BenchConfig, str | None]:
     """`config` at the largest micro-batch (halving from its own) whose ladder baseline (fp32 weights and
     activations, naive attention with its T x T scores, unpadded vocabulary) is estimated to fit in `bound_gb`,
-    with a sentence saying what was chosen and why; unchanged when it fits or no bound is known."""
-    from gptbench.cloud.projection import memory_estimate_gb, workload_of
+    with a sentence saying what was chosen and why; unchanged when it fits or no bound is known. When not even
+    micro-batch 1 fits, the cheapest memory switch that makes it fit (cloud/fit.py) is turned on for every rung."""
+    from gptbench.cloud.fit import cheapest_fit
 
     if bound_gb is None:
         return config, None
-
-    def need_gb(batch: int) -> float:
-        b = baseline(replace(config, micro_batch=batch))
-        step = {"seq_len": b.seq_len, "micro_batch": batch, "grad_accum": b.grad_accum, "dtype": "fp32", "tf32": False}
-        return memory_estimate_gb(workload_of(b.model, **step, compile=False, attention="naive", adamw="for-loop"))
-
     batch = config.micro_batch
-    while batch > 1 and need_gb(batch) > bound_gb:
+    while batch > 1 and _baseline_gb(config, batch) > bound_gb:
         batch //= 2
+    if _baseline_gb(config, batch) > bound_gb and not config.activation_checkpointing:
+        need = _baseline_gb(config, 1)
+        alone = f"the fp32 baseline needs an estimated {need:.1f} GB even at micro-batch 1, over the {bound_gb:.1f} GB bound"
+        fit = cheapest_fit(_baseline_workload(config, 1), bound_gb)  # one process: checkpointing is the switch it has
+        if fit is None:
+            return replace(config, micro_batch=1), (
+                f"{alone}, and with activation checkpointing too: the model needs its state sharded over several GPUs "
+                "(gptbench estimate --gpus N --shard full says how many; run --nproc N --shard full)"
+            )
+        fitted, _ = fit_baseline_batch(replace(config, activation_checkpointing=True), bound_gb)
+        return fitted, (
+            f"{alone}; the cheapest switch that makes it fit is {fit.switch.flags} (costs {fit.switch.cost}): every rung "
+            f"runs with it, at micro-batch {fitted.micro_batch} ({_baseline_gb(fitted, fitted.micro_batch):.1f} GB)"
+        )
     if batch == config.micro_batch:
         return config, None
     return replace(config, micro_batch=batch), (
         f"ladder micro-batch {batch}, not {config.micro_batch}: the fp32 + naive-attention baseline needs an estimated "
-        f"{need_gb(config.micro_batch):.1f} GB at {config.micro_batch} and {need_gb(batch):.1f} GB at {batch}, within the "
-        f"{bound_gb:.1f} GB bound; every rung runs at {batch} so that each step changes one thing"
+        f"{_baseline_gb(config, config.micro_batch):.1f} GB at {config.micro_batch} and {_baseline_gb(config, batch):.1f} GB "
+        f"at {batch}, within the {bound_gb:.1f} GB bound; every rung runs at {batch} so that each step changes one thing"
     )
+
+
+def _baseline_workload(config: BenchConfig, batch: int) -> Workload:
+    from gptbench.cloud.projection import workload_of
+
+    b = baseline(replace(config, micro_batch=batch))
+    step = {"seq_len": b.seq_len, "micro_batch": batch, "grad_accum": b.grad_accum, "dtype": "fp32", "tf32": False}
+    ckpt = config.activation_checkpointing
+    return workload_of(b.model, **step, compile=False, attention="naive", adamw="for-loop", activation_checkpointing=ckpt)
+
+
+def _baseline_gb(config: BenchConfig, batch: int) -> float:
+    from gptbench.cloud.projection import memory_estimate_gb
+
+    return memory_estimate_gb(_baseline_workload(config, batch))
 
 
 def final_config(config: BenchConfig) -> BenchConfig:

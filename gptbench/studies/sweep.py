@@ -10,8 +10,15 @@ from gptbench.bench.config import BenchConfig, RunOptions, resolve_config
 from gptbench.errors import GptbenchError
 from gptbench.studies.series import SeriesItem
 
-AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention")
-AXIS_FLAGS = {"micro_batch": "batch", "seq_len": "seq", "dtype": "dtype", "compile": "compile", "attention": "attention"}
+AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention", "activation_checkpointing")
+AXIS_FLAGS = {
+    "micro_batch": "batch",
+    "seq_len": "seq",
+    "dtype": "dtype",
+    "compile": "compile",
+    "attention": "attention",
+    "activation_checkpointing": "activation-checkpointing",
+}
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ def plan_sweep(base: RunOptions, axes: dict[str, list | None]) -> SweepPlan:
     """Every combination of the swept values on top of `base`, each resolved and validated before anything runs."""
     swept = {k: v for k, v in axes.items() if v}
     if not swept:
-        raise GptbenchError("nothing to sweep: give at least one of --batch, --seq, --dtype, --compile, --attention")
+        flags = ", ".join(f"--{flag}" for flag in AXIS_FLAGS.values())
+        raise GptbenchError(f"nothing to sweep: give at least one of {flags}")
     configs, names = [], []
     for values in itertools.product(*swept.values()):
         choice = dict(zip(swept, values, strict=True))
