@@ -26,7 +26,7 @@ def chapter5(
     seed: Annotated[int, typer.Option(help="Seed for the weights, the shuffling and the sample (the book: 123).")] = 123,
     label: opt.Label = "chapter5",
     out_dir: opt.OutDir = Path("reports"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
+    as_json: opt.ReportJson = False,
 ) -> None:
     """Train the book's GPTModel as chapter 5 does (The Verdict, context 256, batch 2, AdamW 4e-4) and time it."""
     from gptbench.bench.runner import new_report

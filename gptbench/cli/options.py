@@ -40,6 +40,9 @@ Lr = Annotated[float, typer.Option(help="AdamW learning rate.")]
 Seed = Annotated[int, typer.Option(help="Seed for weights and data.")]
 Label = Annotated[Optional[str], typer.Option(help="A name kept in the report and its file name.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Folder for the report.")]
+# --json everywhere: stdout holds the JSON alone (the report as written to disk), progress stays on stderr.
+ReportJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")]
+TableJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the table.")]
 MemoryLimit = Annotated[
     Optional[str], typer.Option(help="Memory a run may use, e.g. 2GB (default: the GPU's memory, else available RAM).")
 ]

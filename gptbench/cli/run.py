@@ -59,7 +59,7 @@ def run(
     max_batch: opt.MaxBatch = 1024,
     label: opt.Label = None,
     out_dir: opt.OutDir = Path("reports"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
+    as_json: opt.ReportJson = False,
     nproc: ddp.Nproc = None,
     scaling: ddp.Scaling = False,
     baseline_report: ddp.BaselineReport = None,

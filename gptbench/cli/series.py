@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -13,8 +14,9 @@ from gptbench.cli.preload import prepare_allocator
 from gptbench.reports.text import short
 
 
-def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False) -> Any:
-    """Run the series with a spinner naming the current run and a line per finished run, then print the table."""
+def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False, table: bool = True) -> Any:
+    """Run the series with a spinner naming the current run and a line per finished run, then print the table
+    (without `table`, for --json: only the report's path, on stderr with the progress)."""
     from gptbench.studies.series import run_series
     from gptbench.views.tables import series_table
 
@@ -35,8 +37,9 @@ def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, 
             done = len(report.runs)
             err.print(f"[yellow]interrupted[/yellow]: {done} finished run(s) are kept in the report in {out_dir}")
             raise
-    out.print(series_table(report.runs, title, ladder=ladder))
-    out.print(f"report: {file.path}", soft_wrap=True, highlight=False)
+    if table:
+        out.print(series_table(report.runs, title, ladder=ladder))
+    (out if table else err).print(f"report: {file.path}", soft_wrap=True, highlight=False)
     return file
 
 
@@ -67,6 +70,7 @@ def sweep(
     vocab: opt.Vocab = None,
     label: opt.Label = "sweep",
     out_dir: opt.OutDir = Path("reports"),
+    as_json: opt.TableJson = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
 ) -> None:
@@ -90,7 +94,9 @@ def sweep(
     )  # fmt: skip
     plan = plan_sweep(base, axes)
     report = new_report(plan.configs[0].torch_device, label)
-    run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs")
+    run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs", table=not as_json)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -120,6 +126,7 @@ def ablate(
     max_batch: opt.MaxBatch = 1024,
     label: opt.Label = "ablate",
     out_dir: opt.OutDir = Path("reports"),
+    as_json: opt.TableJson = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
 ) -> None:
@@ -139,7 +146,9 @@ def ablate(
     if batch_search:
         largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch)
     report = new_report(config.torch_device, label)
-    run_ladder(config, report, out_dir, largest, fit_batch=batch is None)
+    run_ladder(config, report, out_dir, largest, fit_batch=batch is None, table=not as_json)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
 
 
 def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
@@ -161,7 +170,13 @@ def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: flo
 
 
 def run_ladder(
-    config: Any, report: Any, out_dir: Path, largest: int | None, measured: dict | None = None, fit_batch: bool = True
+    config: Any,
+    report: Any,
+    out_dir: Path,
+    largest: int | None,
+    measured: dict | None = None,
+    fit_batch: bool = True,
+    table: bool = True,
 ) -> Any:
     """Run every rung of the ladder into `report`, then print the ladder table. A rung whose configuration is in
     `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it.
@@ -175,4 +190,5 @@ def run_ladder(
         config, why = fit_baseline_batch(config, memory_bound_gb(config.device, None, 0.1)[0])
         err.print(why or f"ladder micro-batch {config.micro_batch}: the fp32 baseline fits", highlight=False, soft_wrap=True)
     items = [dataclasses.replace(i, measured=(measured or {}).get(i.config)) for i in ladder_items(config, largest)]
-    return run_series_with_status(items, report, out_dir, f"optimization ladder · {config.device}", ladder=True)
+    title = f"optimization ladder · {config.device}"
+    return run_series_with_status(items, report, out_dir, title, ladder=True, table=table)
