@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from gptbench.errors import GptbenchError
 from gptbench.reports.text import GB
+
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import RunOptions
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Model = Annotated[
@@ -69,7 +72,7 @@ Vocab = Annotated[Optional[int], typer.Option(help="A --model-factory model's vo
 _FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps", "model_arg": "model_args"}
 
 
-def run_options(**given: Any) -> Any:
+def run_options(**given: Any) -> RunOptions:  # Any: each option's own type, as typer parsed it (RunOptions checks them)
     """RunOptions from the CLI's keyword arguments (`dtype auto` and `adamw auto` mean the device's default)."""
     from gptbench.bench.config import RunOptions
 

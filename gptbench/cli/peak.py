@@ -6,7 +6,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,8 +14,11 @@ from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    import torch
 
-def _datasheet(device: Any) -> dict[str, float]:
+
+def _datasheet(device: torch.device) -> dict[str, float]:
     """Datasheet peaks per precision for this GPU, where the spec table knows it."""
     import torch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -13,8 +13,16 @@ from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
 from gptbench.reports.text import short
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import BenchConfig
+    from gptbench.reports.schema import Report, Run
+    from gptbench.reports.store import ReportFile
+    from gptbench.studies.series import SeriesItem
 
-def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False, table: bool = True) -> Any:
+
+def run_series_with_status(
+    items: list[SeriesItem], report: Report, out_dir: Path, title: str, ladder: bool = False, table: bool = True
+) -> ReportFile:
     """Run the series with a spinner naming the current run and a line per finished run, then print the table
     (without `table`, for --json: only the report's path, on stderr with the progress)."""
     from gptbench.studies.series import run_series
@@ -26,7 +34,7 @@ def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, 
         def on_start(i: int, name: str) -> None:
             status.update(f"run {i + 1}/{total}: {name}")
 
-        def on_run(run: Any) -> None:
+        def on_run(run: Run) -> None:
             r = run.result
             rate = f"{r.tokens_per_sec:,.0f} tok/s" if r.status == "ok" else f"{r.status}: {short(r.error)}"
             err.print(f"  {run.name}: {rate}", highlight=False, soft_wrap=True)
@@ -151,7 +159,7 @@ def ablate(
         out.print_json(json.dumps(report.to_dict()))
 
 
-def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
+def find_largest_batch(config: BenchConfig, memory_limit_gb: float | None, headroom: float, max_batch: int) -> int:
     """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
     from gptbench.studies.ablate import final_config
     from gptbench.studies.autobatch import find_largest, memory_bound_gb
@@ -170,14 +178,14 @@ def find_largest_batch(config: Any, memory_limit_gb: float | None, headroom: flo
 
 
 def run_ladder(
-    config: Any,
-    report: Any,
+    config: BenchConfig,
+    report: Report,
     out_dir: Path,
     largest: int | None,
-    measured: dict | None = None,
+    measured: dict[BenchConfig, Run] | None = None,
     fit_batch: bool = True,
     table: bool = True,
-) -> Any:
+) -> ReportFile:
     """Run every rung of the ladder into `report`, then print the ladder table. A rung whose configuration is in
     `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it.
     With `fit_batch` (no --batch given) on a GPU, the rungs run at a micro-batch whose fp32 baseline fits."""

@@ -69,7 +69,7 @@ def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _positive(value: Any, upper: float | None = None) -> float | None:
+def _positive(value: object, upper: float | None = None) -> float | None:  # a raw JSON value, checked here
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and (upper is None or value <= upper)
     return float(value) if ok else None
 

@@ -7,7 +7,7 @@ import html
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gptbench
 from gptbench.reports.text import fmt_rate
@@ -15,6 +15,9 @@ from gptbench.views.compare import Comparison
 from gptbench.views.compare_table import footnotes, headers, numeric, table_rows, warning_lines
 from gptbench.views.files import STYLE, matplotlib_or_hint
 from gptbench.views.load import records, table_columns
+
+if TYPE_CHECKING:  # matplotlib is the optional html extra: imported only when a page is drawn
+    from matplotlib.axes import Axes
 
 JSON_SCHEMA = "gptbench.compare/1"
 
@@ -54,7 +57,9 @@ def _label(cells: Mapping[str, str]) -> str:
     return f"{cells['hostname']} · {cells['accelerator']}\n{cells['model']} {cells['seq_len']} {cells['dtype']}"
 
 
-def _bars(ax: Any, rows: list[dict[str, Any]], key: str, colors: list[Any], fmt: Any, missing: str) -> None:
+def _bars(
+    ax: Axes, rows: list[dict[str, Any]], key: str, colors: list[tuple[float, ...]], fmt: Callable[[float], str], missing: str
+) -> None:
     """Horizontal bars of `key`, one per run, top to bottom; a run without a value gets a note, never a zero bar."""
     values = [row[key] for row in rows]
     positive = [v for v in values if v is not None and v > 0]
