@@ -158,14 +158,15 @@ def part_a(trainer: Trainer, batches: list, args: argparse.Namespace, tokens: in
     # The A/B above carries this machine's noise; this is the harness's own time, measured directly:
     # everything measure() does per step outside the train step itself.
     inner: list[float] = []
+    device = trainer.config.torch_device
 
     def timed_step() -> torch.Tensor:
         t0 = time.perf_counter()
         loss = trainer.step()
+        synchronize(device)  # on a GPU the step returns once its kernels are queued: the wait is the step's, not ours
         inner.append(time.perf_counter() - t0)
         return loss
 
-    device = trainer.config.torch_device
     outer = measure(timed_step, lambda: synchronize(device), 0, args.steps * 3, tokens).step_times_s
     own = statistics.median(o - i for o, i in zip(outer, inner, strict=True))
     print(f"  harness bookkeeping: {own * 1e6:,.0f} us per step = {own / statistics.median(outer):.3%} of step time")
