@@ -2,10 +2,12 @@
 
 Runs, alternately in one process, (a) gptbench's harness and a bare PyTorch loop over the same model and
 optimizer, and (b) gptbench's step against a straightforward nanoGPT-style model and loop written out here,
-eager and (unless --no-compile) compiled. Prints median tokens/s of each and the ratios.
+eager and (unless --no-compile) compiled. Prints median tokens/s of each and the ratios. Every contender runs
+fp32 on the same device, models and batches on it, each timed step ended by a device synchronisation.
 
     python benchmarks/harness_overhead.py                 # shape 4 layers, 4 heads, 256 wide, seq 256, batch 8
     python benchmarks/harness_overhead.py --rounds 7 --steps 5
+    python benchmarks/harness_overhead.py --device cuda   # the same on the GPU of a GPU session
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class PlainGPT(nn.Module):
         self.head.weight = self.wte.weight
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
         for block in self.blocks:
             x = block(x)
         logits = self.head(self.ln_f(x))
@@ -73,7 +75,11 @@ class PlainGPT(nn.Module):
 
 
 def plain_loop(model: nn.Module, opt: torch.optim.Optimizer, batches: list, steps: int) -> list[float]:
-    """A textbook loop: forward, backward, clip, step, zero_grad, loss.item() (which waits for the device)."""
+    """A textbook loop: forward, backward, clip, step, zero_grad, loss.item(). On a GPU the item() waits for the loss
+    only as far as the stream has got; the synchronisations make each timed step hold all of its own work and none
+    queued before it (the other contender's), as measure() does for gptbench."""
+    device = batches[0][0].device
+    synchronize(device)
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
@@ -84,6 +90,7 @@ def plain_loop(model: nn.Module, opt: torch.optim.Optimizer, batches: list, step
         opt.step()
         opt.zero_grad(set_to_none=True)
         loss.item()
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -116,12 +123,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="steps per turn")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--part", choices=("a", "b", "both"), default="both")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (every contender runs there)")
     args = parser.parse_args()
     shape = dict(n_layer=4, n_head=4, n_embd=256)
-    options = RunOptions(device="cpu", model="124m", seq_len=256, micro_batch=8, dtype="fp32", attention="sdpa", **shape)
+    # Eager, fp32 without TF32 for gptbench as for the plain loop (CUDA's defaults would compile and use TF32).
+    step = dict(seq_len=256, micro_batch=8, dtype="fp32", attention="sdpa", compile=False, tf32=False)
+    options = RunOptions(device=args.device, model="124m", **step, **shape)
     config = resolve_config(options)
     tokens = config.tokens_per_step
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; shape {shape}, seq 256, batch 8, fp32, sdpa")
+    device = config.torch_device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {device} ({where}); shape {shape}, seq 256, batch 8, fp32, sdpa")
 
     trainer = Trainer(config, make_source(config.data, config.micro_batch, config.seq_len, config.torch_device))
     batches = [trainer.source.next_batch() for _ in range(4)]
@@ -146,14 +158,15 @@ def part_a(trainer: Trainer, batches: list, args: argparse.Namespace, tokens: in
     # The A/B above carries this machine's noise; this is the harness's own time, measured directly:
     # everything measure() does per step outside the train step itself.
     inner: list[float] = []
+    device = trainer.config.torch_device
 
     def timed_step() -> torch.Tensor:
         t0 = time.perf_counter()
         loss = trainer.step()
+        synchronize(device)  # on a GPU the step returns once its kernels are queued: the wait is the step's, not ours
         inner.append(time.perf_counter() - t0)
         return loss
 
-    device = trainer.config.torch_device
     outer = measure(timed_step, lambda: synchronize(device), 0, args.steps * 3, tokens).step_times_s
     own = statistics.median(o - i for o, i in zip(outer, inner, strict=True))
     print(f"  harness bookkeeping: {own * 1e6:,.0f} us per step = {own / statistics.median(outer):.3%} of step time")
@@ -162,7 +175,7 @@ def part_a(trainer: Trainer, batches: list, args: argparse.Namespace, tokens: in
 def part_b(trainer: Trainer, batches: list, args: argparse.Namespace, options: RunOptions, shape: dict, warm: int) -> None:
     config, tokens = trainer.config, trainer.config.tokens_per_step
     torch.manual_seed(0)
-    plain = PlainGPT(config.model.vocab_size, config.model.block_size, **shape)
+    plain = PlainGPT(config.model.vocab_size, config.model.block_size, **shape).to(config.torch_device)
     plain_opt = torch.optim.AdamW(plain.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1)
     plain_loop(plain, plain_opt, batches, warm)
     contenders = {

@@ -106,3 +106,34 @@ def test_no_nvml_device_for_a_cuda_device_is_a_failed_line(monkeypatch: pytest.M
     monkeypatch.setattr(device, "nvml_handle", lambda d: None)
     (check,) = device_checks(Nvml(), torch.device("cuda", 1))
     assert check.status == "fail" and "UUID" in check.value
+
+
+def test_what_torch_says_during_the_compile_probe_is_in_the_check_not_on_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """torch.utils.cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=…" through `logging` (torch 2.x,
+    cpp_extension._find_cuda_home); C++ writes to descriptor 2; Python code prints. None of it reaches the screen."""
+    import logging
+    import os
+    import sys
+
+    def talkative_probe(device: torch.device) -> None:
+        logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found, using CUDA_HOME='%s'", "/usr/x")
+        print("a print from python")
+        sys.stderr.write("a write to sys.stderr\n")
+        os.write(2, b"a write to fd 2, as C++ does\n")
+        os.write(1, b"a write to fd 1\n")
+
+    monkeypatch.setattr(doctor.support, "compile_probe", talkative_probe)
+    torch_logger = logging.getLogger("torch")
+    before = torch_logger.handlers[:], torch_logger.propagate  # torch installs its own handler, propagate off
+    check = doctor.compile_check(torch.device("cpu"))
+    out, err = capfd.readouterr()
+    said = ("No CUDA runtime is found, using CUDA_HOME='/usr/x'", "a print from python", "a write to sys.stderr")
+    said += ("a write to fd 2, as C++ does", "a write to fd 1")
+    assert check.status == "ok" and all(line in check.value for line in said), check.value
+    assert out == err == ""
+    print("after the probe")  # the descriptors and streams are back where they were
+    os.write(2, b"fd 2 again\n")
+    assert capfd.readouterr() == ("after the probe\n", "fd 2 again\n")
+    assert (torch_logger.handlers, torch_logger.propagate) == before  # the logger as it was

@@ -318,3 +318,15 @@ def test_a_gpu_without_bf16_matches_its_fp16_measurement(tmp_path: Path) -> None
     (tmp_path / "v100.json").write_text(json.dumps(data))
     out = json.loads(runner.invoke(app, ["estimate", "--gpu", "v100", "--reports-dir", str(tmp_path), "--json"]).stdout)
     assert out["basis"] == "measured" and out["tokens_per_sec"] == 40_000.0
+
+
+def test_estimate_json_is_the_estimates_own_data() -> None:
+    """`estimate --json` prints Estimate.to_dict(): the command adds nothing of its own to the shape."""
+    args = "estimate --tokens-per-sec 142000 --tokens 10e9 --price 1.29 --kwh-price 0.3 --power-w 500 --json".split()
+    printed = json.loads(runner.invoke(app, args).stdout)
+    plan = RunPlan(10e9, "10e9", price_usd=1.29, kwh_price_usd=0.3, power_w=500.0)
+    made = estimate(plan, Throughput(142_000, "given", "--tokens-per-sec")).to_dict()
+    assert printed == made
+    assert printed["electricity"] == {"power_w": 500.0, "power_basis": "given", "kwh": made["electricity"]["kwh"],
+                                      "kwh_price_usd": 0.3, "cost_usd": made["electricity"]["cost_usd"]}  # fmt: skip
+    assert printed["cost_usd"] == pytest.approx(25.23, abs=0.01)

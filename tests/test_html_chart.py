@@ -1,4 +1,5 @@
-"""The HTML export seen by a real browser: headless Chromium renders the page and the screenshot must show the bars."""
+"""The HTML export seen by a real browser: headless Chromium renders the page and the screenshot must show the bars;
+and a chart with nothing to draw is left out of the page, with the line that says why."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gptbench.views.export import to_html
 from gptbench.views.load import load_runs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium (apt-get install chromium)")
 TAB10 = {"blue": (31, 119, 180), "orange": (255, 127, 14), "green": (44, 160, 44)}  # the bars: one colour per machine
 
 
@@ -26,6 +27,18 @@ def screenshot(page: Path, png: Path, profile: Path) -> None:
     subprocess.run(cmd, capture_output=True, timeout=120, check=True)
 
 
+def colour_pixels(png: Path) -> dict[str, int]:
+    """How many pixels of the screenshot have each bar colour."""
+    image = pytest.importorskip("PIL.Image")  # comes with matplotlib
+    counts = dict.fromkeys(TAB10, 0)
+    for n, colour in image.open(png).convert("RGB").getcolors(maxcolors=1 << 24):
+        for name, rgb in TAB10.items():
+            if all(abs(a - b) <= 4 for a, b in zip(colour, rgb, strict=True)):
+                counts[name] += n
+    return counts
+
+
+@needs_chromium
 def test_the_screenshot_shows_a_bar_per_machine_in_both_charts(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     image = pytest.importorskip("PIL.Image")  # comes with matplotlib
@@ -35,15 +48,37 @@ def test_the_screenshot_shows_a_bar_per_machine_in_both_charts(tmp_path: Path) -
     page.write_text(to_html(comparison), encoding="utf-8")
     png = tmp_path / "compare.png"
     screenshot(page, png, tmp_path / "profile")
-    pixels = image.open(png).convert("RGB")
-    counts = dict.fromkeys(TAB10, 0)
-    for n, colour in pixels.getcolors(maxcolors=1 << 24):
-        for name, rgb in TAB10.items():
-            if all(abs(a - b) <= 4 for a, b in zip(colour, rgb, strict=True)):
-                counts[name] += n
+    counts = colour_pixels(png)
     # three machines, each a bar in both charts (the laptop priced with --price): thousands of pixels per colour;
     # a page whose chart failed to draw has none of these colours at all
     assert all(n > 2000 for n in counts.values()), counts
+    pixels = image.open(png).convert("RGB")
     width, height = pixels.size
     non_white = sum(n for n, colour in pixels.getcolors(maxcolors=1 << 24) if sum(colour) < 720)
     assert non_white > 0.03 * width * height
+
+
+def unpriced_laptop_page(tmp_path: Path) -> str:
+    """The page for the laptop's report alone: a CPU has no catalog price, and no --price is given."""
+    pytest.importorskip("matplotlib")
+    paths = write_all(tmp_path / "reports")
+    comparison = compare(load_runs([paths["laptop"]]), CompareOptions())
+    assert comparison.frame["fineweb_epoch_usd"].isna().all()  # the premise: nothing to draw in $
+    return to_html(comparison)
+
+
+def test_a_chart_with_no_data_is_left_out_with_the_reason(tmp_path: Path) -> None:
+    page = unpriced_laptop_page(tmp_path)
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert 'id="axes_1"' in svg and 'id="axes_2"' not in svg  # the throughput chart alone, no empty axes
+    assert page.count("No chart of $ per FineWeb-10B epoch: no run has a price (pass --price 1.29") == 1
+
+
+@needs_chromium
+def test_the_screenshot_of_an_unpriced_run_shows_its_one_chart(tmp_path: Path) -> None:
+    page = tmp_path / "compare.html"
+    page.write_text(unpriced_laptop_page(tmp_path), encoding="utf-8")
+    png = tmp_path / "compare.png"
+    screenshot(page, png, tmp_path / "profile")
+    counts = colour_pixels(png)
+    assert counts["blue"] > 2000 and counts["orange"] == counts["green"] == 0, counts  # one machine, one bar

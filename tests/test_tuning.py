@@ -4,7 +4,9 @@ the batch search respects a memory limit, and the measured peak feeds MFU."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -215,3 +217,74 @@ def test_a_series_reuses_a_run_measured_earlier(tmp_path: Path) -> None:
     (run,) = load_report(file.path).runs
     assert run.name == "again" and run.result.step_times_s == earlier.result.step_times_s
     assert earlier.name is None  # the earlier run itself is not renamed
+
+
+def _json_and_files(result: Any, folder: Path) -> tuple[Any, dict[str, dict]]:
+    """The command's stdout as JSON (it must be nothing else) and the reports it wrote, by label."""
+    assert result.exit_code == 0, result.output
+    on_disk = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return json.loads(result.stdout), {d["label"]: d for d in on_disk}
+
+
+def test_peak_json_prints_the_report_as_written(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["peak", "--device", "cpu", "--budget-s", "0.02", "--json", "--out", str(tmp_path)])
+    printed, files = _json_and_files(result, tmp_path)
+    assert printed == files["peak"]
+    assert printed["peak"]["device"] == "cpu" and printed["peak"]["best_tflops"]["fp32"] > 0 and printed["runs"] == []
+
+
+def _fake_worker(config: Any) -> Any:
+    """A run as a worker would return it, without training: the ladder's compile rung alone takes minutes on a CPU.
+    Faster with the micro-batch, and 0.1 GB of host memory per sample (what the batch search reads)."""
+    from gptbench.bench.runner import planned_params, run_config
+    from gptbench.reports.schema import Memory, Run, RunResult
+
+    rate = 1000.0 * config.micro_batch
+    memory = Memory(host_peak_rss_gb=0.1 * config.micro_batch)
+    return Run(run_config(config, planned_params(config)), RunResult(tokens_per_sec=rate, step_time_s=1.0, memory=memory))
+
+
+def test_sweep_json_prints_the_report_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs themselves are faked (real sweeps are measured above): this is about what goes where."""
+    monkeypatch.setattr("gptbench.studies.series.run_in_subprocess", _fake_worker)
+    args = ["sweep", "--device", "cpu", "--model", "tiny", "--seq", "8", "--batch", "1,2", "--steps", "2", "--warmup", "1"]
+    result = runner.invoke(app, [*args, "--json", "--out", str(tmp_path)])
+    printed, files = _json_and_files(result, tmp_path)
+    assert printed == files["sweep"]  # the same JSON as the file, and no table on stdout
+    assert [r["config"]["micro_batch"] for r in printed["runs"]] == [1, 2]
+    assert [r["result"]["tokens_per_sec"] for r in printed["runs"]] == [1000.0, 2000.0]
+    assert "report: " in result.stderr and "batch=1" in result.stderr  # progress and the path stay on stderr
+
+
+def test_ablate_json_prints_the_ladder_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gptbench.studies.series.run_in_subprocess", _fake_worker)
+    args = ["ablate", "--device", "cpu", "--model", "tiny", "--seq", "8", "--steps", "2", "--warmup", "1", "--no-batch-search"]
+    result = runner.invoke(app, [*args, "--json", "--out", str(tmp_path)])
+    printed, files = _json_and_files(result, tmp_path)
+    assert printed == files["ablate"]
+    statuses = {r["name"]: r["result"]["status"] for r in printed["runs"]}
+    assert len(statuses) == len(RUNGS) + 3 and statuses["+ TF32 matmuls"] == "skipped"
+    assert statuses[LARGEST_BATCH] == "skipped" and "1.00x" not in result.stdout  # the ladder table is left out
+
+
+def test_suite_json_prints_its_four_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gptbench.cli import peak as peak_cli
+
+    shown = []
+
+    def fake_peak_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path:
+        shown.append(show)
+        report = new_report(torch.device("cpu"), "suite-peak")
+        report.peak = MeasuredPeak(device="cpu", best_tflops={"fp32": 1.0})
+        return write_report(report, out_dir)
+
+    for where in ("gptbench.bench.worker", "gptbench.studies.series", "gptbench.studies.autobatch"):
+        monkeypatch.setattr(f"{where}.run_in_subprocess", _fake_worker)
+    monkeypatch.setattr(peak_cli, "peak_in_child", fake_peak_child)
+    args = ["suite", "--device", "cpu", "--model", "tiny", "--seq", "8", "--steps", "2", "--warmup", "1", "--max-batch", "4"]
+    result = runner.invoke(app, [*args, "--json", "--out", str(tmp_path)])
+    printed, files = _json_and_files(result, tmp_path)
+    assert [r["label"] for r in printed] == ["suite-peak", "suite-default", "suite-auto-batch", "suite-ablate"]
+    assert printed == [files[r["label"]] for r in printed] and shown == [False]  # the peak's table not on stdout
+    assert printed[2]["runs"][0]["config"]["micro_batch"] == 4  # the fake is fastest at the largest batch
+    assert len(printed[3]["runs"]) == len(RUNGS) + 3 and "suite finished" in result.stderr

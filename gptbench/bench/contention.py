@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gptbench.reports.schema import Contention, OtherProcess
 from gptbench.reports.text import GB
 
+if TYPE_CHECKING:
+    import torch
+
+# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
+# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
 GPU_BUSY_BEFORE = 0.05  # NVML utilisation before the run above this: something else was running kernels
 MACHINE_WIDE = "this machine's CPU time"  # reports written before cpu_basis was recorded
 CPU_OTHERS_SHARE = 0.10  # other processes' share of all CPU time over the window above this: the run shared the CPUs
@@ -52,7 +58,7 @@ def gpu_snapshot(
     return others, utilization, unavailable
 
 
-def _gb(used: Any) -> float | None:
+def _gb(used: object) -> float | None:
     # NVML reports NVML_VALUE_NOT_AVAILABLE (an all-ones unsigned value) where it cannot tell, e.g. without privileges.
     if not isinstance(used, int) or used < 0 or used >= 2**63:
         return None
@@ -219,7 +225,7 @@ def judge(c: Contention) -> Contention:
     return c
 
 
-def _has_context(device: Any) -> bool:
+def _has_context(device: torch.device) -> bool:
     """Whether this process already holds a CUDA context on `device` (a DDP rank does: it set its device)."""
     try:
         import torch
@@ -232,7 +238,7 @@ def _has_context(device: Any) -> bool:
 class ContentionWatch:
     """Made at the start of a run (the GPU readings), wrapped around the measured steps (`around`), read at the end."""
 
-    def __init__(self, device: Any, nvml: Any = None, handle: Any = None) -> None:
+    def __init__(self, device: torch.device, nvml: Any = None, handle: Any = None) -> None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         load, _ = load_before()
         self.contention = Contention(load_avg_1m_before=load, cpus=cpus)
@@ -244,7 +250,7 @@ class ContentionWatch:
         self.contention.cpu_basis = scope.basis
         self._cpu = CpuShare(scope.read)
 
-    def _read_gpu(self, device: Any, nvml: Any, handle: Any) -> None:
+    def _read_gpu(self, device: torch.device, nvml: Any, handle: Any) -> None:
         c = self.contention
         if handle is None:
             from gptbench.hardware import nvml as nvml_lib
@@ -260,12 +266,12 @@ class ContentionWatch:
         )
         c.unavailable.update(unavailable)
 
-    def around(self, inner: Any = None) -> Any:
+    def around(self, inner: AbstractContextManager[object] | None = None) -> AbstractContextManager[None]:
         """A context manager for the measured steps: the CPU-time edges, with `inner` (telemetry) inside them."""
         import contextlib
 
         @contextlib.contextmanager
-        def window() -> Any:
+        def window() -> Iterator[None]:
             self.contention.runnable_before = load_before()[1]
             self._cpu.start()
             try:

@@ -81,6 +81,10 @@ class GpuSample:
     reasons: int | None = None  # clock-event bits
 
 
+# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
+# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
+
+
 class GpuReader:
     """One GPU's readings through an NVML-like object (pynvml, or a fake in tests) and its device handle.
     Each reading is tried once up front; one the GPU does not support is dropped, with NVML's answer kept."""
@@ -374,8 +378,6 @@ def _rounded(t: Telemetry) -> Telemetry:
         if isinstance(value, float):
             setattr(t, f.name, float(f"{value:.6g}"))
     return t
-
-
 
 
 def sampler_for(device: torch.device, interval_s: float = INTERVAL_S) -> TelemetrySampler:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
+
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.reports.schema import EpochLoss, Report, Run
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -26,7 +29,7 @@ def chapter5(
     seed: Annotated[int, typer.Option(help="Seed for the weights, the shuffling and the sample (the book: 123).")] = 123,
     label: opt.Label = "chapter5",
     out_dir: opt.OutDir = Path("reports"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
+    as_json: opt.ReportJson = False,
 ) -> None:
     """Train the book's GPTModel as chapter 5 does (The Verdict, context 256, batch 2, AdamW 4e-4) and time it."""
     from gptbench.bench.runner import new_report
@@ -43,7 +46,7 @@ def chapter5(
     config = Chapter5Config(str(torch_device), path, model.lower(), epochs, **settings)
     with err.status("training…") as status:
 
-        def on_eval(point: Any) -> None:
+        def on_eval(point: EpochLoss) -> None:
             status.update(
                 f"epoch {point.epoch}/{epochs}, step {point.step}: train {point.train_loss:.3f}, val {point.val_loss:.3f}"
             )
@@ -58,7 +61,7 @@ def chapter5(
     out.print(f"report: {file}", soft_wrap=True, highlight=False)
 
 
-def print_summary(run: Any, report: Any) -> None:
+def print_summary(run: Run, report: Report) -> None:
     """Times beside the published ones, losses beside the book's notebook, and the closing sample."""
     from gptbench.studies.chapter5 import BOOK_EPOCH_LOSSES, NOTEBOOK, PUBLISHED_TIMES
 

@@ -23,6 +23,7 @@ MEASURE, DECIDE, DATA = "Measure this machine", "Decide: time, money, machines",
 out = Console()
 err = Console(stderr=True)
 
+# Any: a command of any signature, its arguments and result passed through untouched; `friendly` keeps its type.
 F = TypeVar("F", bound=Callable[..., Any])
 
 

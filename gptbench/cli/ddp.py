@@ -6,12 +6,17 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from gptbench.cli.common import err
 from gptbench.errors import GptbenchError
+
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import BenchConfig, RunOptions
+    from gptbench.bench.distributed import Baseline, RankEnv
+    from gptbench.reports.schema import Run
 
 Nproc = Annotated[
     Optional[int],
@@ -36,7 +41,7 @@ DistTimeout = Annotated[
 ]
 
 
-def placed(options: Any) -> Any:
+def placed(options: RunOptions) -> RunOptions:
     """Under torchrun, `options` with this rank's own device (cuda:LOCAL_RANK or cpu); otherwise unchanged."""
     from gptbench.bench.distributed import RankEnv, claim_device
 
@@ -70,28 +75,38 @@ def wanted(nproc: int | None, scaling: bool, baseline_report: Path | None) -> bo
 
 
 def measure_ranks(
-    config: Any, device: str, nproc: int | None, scaling: bool, baseline_report: Path | None, **how: Any
-) -> list | None:
+    config: BenchConfig,
+    device: str,
+    nproc: int | None,
+    scaling: bool,
+    baseline_report: Path | None,
+    *,
+    timeout_s: float,
+    batch_auto: bool,
+    show: bool,
+    label: str | None,
+    ctx: typer.Context,
+) -> list[Run] | None:
     """The runs for the report on rank 0; None on the other ranks, and in the launching process once its ranks
-    are done (rank 0 wrote the report). `how`: timeout_s, batch_auto, show, label, ctx (the command's)."""
+    are done (rank 0 wrote the report). `ctx` is the command's: its options are forwarded to the ranks."""
     from gptbench.bench.distributed import RankEnv
 
-    if how["batch_auto"]:
+    if batch_auto:
         raise GptbenchError("--batch auto searches with one process: find the batch that way, then pass --batch N here")
     env = RankEnv.from_environ()
     if env is not None:
-        return _as_rank(config, env, nproc, scaling, baseline_report, how["timeout_s"], how["show"])
+        return _as_rank(config, env, nproc, scaling, baseline_report, timeout_s, show)
     if nproc is None:
         raise GptbenchError(
             "--scaling and --baseline-report describe a multi-process run: add --nproc N (or launch with torchrun)"
         )
-    _launch(config, device, nproc, scaling, baseline_report, how["label"], how["ctx"])
+    _launch(config, device, nproc, scaling, baseline_report, label, ctx)
     return None
 
 
 def _as_rank(
-    config: Any, env: Any, nproc: int | None, scaling: bool, baseline: Path | None, timeout_s: float, show: bool
-) -> list | None:
+    config: BenchConfig, env: RankEnv, nproc: int | None, scaling: bool, baseline: Path | None, timeout_s: float, show: bool
+) -> list[Run] | None:
     from gptbench.bench.distributed import attach_scaling, process_group
     from gptbench.cli.progress import measure_with_progress
     from gptbench.reports.text import short
@@ -124,7 +139,7 @@ def _as_rank(
     return [run, base.run]  # the denominator's own measurement, in the same report
 
 
-def _baseline(config: Any, path: Path, copied: bool) -> Any:
+def _baseline(config: BenchConfig, path: Path, copied: bool) -> Baseline:
     """The baseline run in `path` for `config`; `copied`: it goes into this report too (--scaling)."""
     from gptbench.bench.distributed import find_baseline
     from gptbench.bench.runner import planned_params, run_config
@@ -135,7 +150,9 @@ def _baseline(config: Any, path: Path, copied: bool) -> Any:
     return find_baseline(path, wanted, fingerprint(config.torch_device).accelerator, source)
 
 
-def _launch(config: Any, device: str, nproc: int, scaling: bool, baseline: Path | None, label: str | None, ctx: Any) -> None:
+def _launch(
+    config: BenchConfig, device: str, nproc: int, scaling: bool, baseline: Path | None, label: str | None, ctx: typer.Context
+) -> None:
     from gptbench.bench.distributed import check_nproc, cpu_share, launch
 
     check_nproc(nproc, device)
@@ -159,7 +176,7 @@ def _launch(config: Any, device: str, nproc: int, scaling: bool, baseline: Path 
         raise typer.Exit(1)
 
 
-def _measure_alone(config: Any, folder: Path, label: str | None) -> Path:
+def _measure_alone(config: BenchConfig, folder: Path, label: str | None) -> Path:
     """--scaling's first half: the same configuration in one process (a child process, so it leaves no GPU
     memory behind for the ranks), written as a report for rank 0 to read."""
     from gptbench.bench.runner import new_report
@@ -178,7 +195,7 @@ def _measure_alone(config: Any, folder: Path, label: str | None) -> Path:
     return write_report(new_report(config.torch_device, label, [run]), folder)
 
 
-def forwarded_args(ctx: Any, drop: set[str]) -> list[str]:
+def forwarded_args(ctx: typer.Context, drop: set[str]) -> list[str]:
     """The options command context `ctx` was given on its command line (defaults left out), minus `drop`, as arguments."""
     args: list[str] = []
     for param in ctx.command.params:

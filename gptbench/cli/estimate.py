@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -13,7 +13,8 @@ from rich.table import Table
 from gptbench.cli.common import DECIDE, app, friendly, out
 from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
-from gptbench.cloud.throughput import OfferEstimate, catalog_view, for_gpu, from_report, newest_report, workload_for
+from gptbench.cloud.projection import Workload
+from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
@@ -82,8 +83,7 @@ def estimate_command(
     if catalog:
         if tokens_per_sec is not None or report is not None:
             raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")
-        rows, notes = catalog_view(plan, workload, reports_dir, catalog_file, specs_file)
-        _print_catalog(rows, notes, as_json)
+        _print_catalog(catalog_view(plan, workload, reports_dir, catalog_file, specs_file), as_json)
         return
     spec = find_gpu(gpu, specs_file) if gpu else None
     board = spec.board_power_w if spec else None
@@ -104,7 +104,7 @@ def estimate_command(
     _print_estimate(estimate(plan, throughput, board), as_json, explained, workload)
 
 
-def with_switches(w: Any, gpus: int | None, shard: str, checkpointing: bool) -> Any:
+def with_switches(w: Workload, gpus: int | None, shard: str, checkpointing: bool) -> Workload:
     """The workload over `gpus` ranks with its state sharded and its blocks recomputed as asked."""
     from dataclasses import replace
 
@@ -121,12 +121,12 @@ def _hours(hours: float) -> str:
     return f"{hours:,.2f} h = {hours / 24:,.2f} days"
 
 
-def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None, workload: Any = None) -> None:
+def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None, workload: Workload | None = None) -> None:
     t = e.throughput
     if as_json:
-        data = estimate_dict(e)
+        data = e.to_dict()
         if explained is not None:
-            data["breakdown"] = breakdown_dict(explained)
+            data["breakdown"] = explained.to_dict()
         out.print_json(json.dumps(data))
         return
     label = f" ({t.basis})"
@@ -168,7 +168,7 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
     _print_assumptions(e.assumptions)
 
 
-def _what_fits(w: Any, t: Throughput) -> str:
+def _what_fits(w: Workload, t: Throughput) -> str:
     """The cheapest switch that the memory model says makes the workload fit, or a smaller batch."""
     from gptbench.cloud.fit import cheapest_fit
 
@@ -205,30 +205,17 @@ def _print_breakdown(b: Breakdown) -> None:
     out.print(table)
 
 
-def breakdown_dict(b: Breakdown) -> dict[str, Any]:
-    """The --explain table as JSON-ready data (times in seconds, shares as 0-1 fractions)."""
-    return {
-        "gpu": b.gpu,
-        "basis": "modelled",
-        "step_time_s": b.step_time_s,
-        "groups": [
-            {"group": g.group, "time_s": g.time_s, "share": g.share, "bound": g.bound, "switch": g.switch} for g in b.groups
-        ],
-        "measured_step_time_s": b.measured_step_time_s,
-        "measured_source": b.measured_source,
-    }
-
-
 def _print_assumptions(lines: list[str]) -> None:
     out.print("[bold]assumptions[/bold]")
     for line in lines:
         out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -> None:
+def _print_catalog(catalog: Catalog, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps({"offers": [offer_dict(r) for r in rows], "assumptions": notes}))
+        out.print_json(json.dumps(catalog.to_dict()))
         return
+    rows, notes = catalog.rows, catalog.assumptions
     table = Table(
         title="gptbench estimate --catalog · cheapest first (projected rows are projections, not measurements)",
         title_justify="left",
@@ -267,88 +254,3 @@ def _print_catalog(rows: list[OfferEstimate], notes: list[str], as_json: bool) -
         notes = [*notes, f"prices observed {dates[0]} to {dates[-1]} (instance names, dates and sources: --json)"]
     out.print(table)
     _print_assumptions(notes)
-
-
-def _throughput_dict(t: Throughput) -> dict[str, Any]:
-    return {
-        "tokens_per_sec": t.tokens_per_sec,
-        "basis": t.basis,
-        "source": t.source,
-        "gpus": t.gpus,
-        "gpu": t.gpu,
-        "config": t.config,
-        "tokens_per_sec_p10": t.tokens_per_sec_p10,
-        "tokens_per_sec_p90": t.tokens_per_sec_p90,
-        "range_basis": t.range_basis if t.tokens_per_sec_p10 else None,
-        "evidence": t.evidence,
-        "notes": list(t.notes),
-        "power_w": t.power_w,
-        "scaling_efficiency": t.scaling_efficiency,
-        "memory_estimate_gb": t.memory_gb,
-        "memory_capacity_gb": t.memory_capacity_gb,
-        "fits": t.fits,
-    }
-
-
-def estimate_dict(e: Estimate) -> dict[str, Any]:
-    """The estimate as JSON-ready data; `basis` says measured, projected or given for every derived number."""
-    el = e.electricity
-    return {
-        "tokens": e.plan.tokens,
-        "tokens_how": e.plan.tokens_how,
-        "basis": e.throughput.basis,
-        "throughput": _throughput_dict(e.throughput),
-        "gpus": e.gpus,
-        "scaling_efficiency": e.scaling_efficiency,
-        "scaling_basis": e.scaling_basis,
-        "tokens_per_sec": e.tokens_per_sec,
-        "overhead": e.plan.overhead,
-        "hours": e.hours,
-        "days": e.hours / 24,
-        "hours_range": list(e.hours_range) if e.hours_range else None,
-        "price_per_hour_usd": e.price_per_hour_usd,
-        "cost_usd": e.cost_usd,
-        "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
-        "electricity": None
-        if el is None
-        else {
-            "power_w": el.power_w,
-            "power_basis": el.power_basis,
-            "kwh": el.kwh,
-            "kwh_price_usd": el.kwh_price_usd,
-            "cost_usd": el.cost_usd,
-        },
-        "assumptions": e.assumptions,
-    }
-
-
-def offer_dict(row: OfferEstimate) -> dict[str, Any]:
-    """One catalog row as JSON-ready data."""
-    o, e = row.offer, row.estimate
-    offer = {
-        "provider": o.provider,
-        "instance": o.instance,
-        "gpu": o.gpu,
-        "gpus": o.gpus,
-        "price_per_hour_usd": o.price_per_hour_usd,
-        "price_basis": o.price_basis,
-        "observed": o.observed,
-        "source": o.source,
-        "notes": o.notes or None,
-    }
-    if e is None:
-        return {**offer, "basis": None, "problem": row.problem}
-    return {
-        **offer,
-        "basis": e.throughput.basis,
-        "tokens_per_sec": e.tokens_per_sec,
-        "scaling_efficiency": e.scaling_efficiency,
-        "hours": e.hours,
-        "hours_range": list(e.hours_range) if e.hours_range else None,
-        "cost_usd": e.cost_usd,
-        "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
-        "evidence": e.throughput.evidence,
-        "fits": e.throughput.fits,
-        "memory_estimate_gb": e.throughput.memory_gb,
-        "throughput": _throughput_dict(e.throughput),
-    }

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from gptbench.errors import GptbenchError
 from gptbench.reports.text import GB
+
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import RunOptions
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Model = Annotated[
@@ -40,6 +43,9 @@ Lr = Annotated[float, typer.Option(help="AdamW learning rate.")]
 Seed = Annotated[int, typer.Option(help="Seed for weights and data.")]
 Label = Annotated[Optional[str], typer.Option(help="A name kept in the report and its file name.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Folder for the report.")]
+# --json everywhere: stdout holds the JSON alone (the report as written to disk), progress stays on stderr.
+ReportJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")]
+TableJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the table.")]
 MemoryLimit = Annotated[
     Optional[str], typer.Option(help="Memory a run may use, e.g. 2GB (default: the GPU's memory, else available RAM).")
 ]
@@ -81,7 +87,7 @@ Vocab = Annotated[Optional[int], typer.Option(help="A --model-factory model's vo
 _FIELDS = {"seq": "seq_len", "batch": "micro_batch", "warmup": "warmup_steps", "model_arg": "model_args"}
 
 
-def run_options(**given: Any) -> Any:
+def run_options(**given: Any) -> RunOptions:  # Any: each option's own type, as typer parsed it (RunOptions checks them)
     """RunOptions from the CLI's keyword arguments (`dtype auto` and `adamw auto` mean the device's default)."""
     from gptbench.bench.config import RunOptions
 

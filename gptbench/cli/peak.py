@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +14,11 @@ from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    import torch
 
-def _datasheet(device: Any) -> dict[str, float]:
+
+def _datasheet(device: torch.device) -> dict[str, float]:
     """Datasheet peaks per precision for this GPU, where the spec table knows it."""
     import torch
 
@@ -27,8 +31,9 @@ def _datasheet(device: Any) -> dict[str, float]:
     return {k: v for k, v in peaks.items() if v}
 
 
-def measure_and_write_peak(device_name: str, budget_s: float, label: str | None, out_dir: Path) -> Path:
-    """Measure the peak on `device_name`, print its table, write it as a report; returns the path."""
+def measure_and_write_peak(device_name: str, budget_s: float, label: str | None, out_dir: Path, as_json: bool = False) -> Path:
+    """Measure the peak on `device_name`, write it as a report and print its table (or the report as JSON); returns the
+    path."""
     import torch
 
     from gptbench.bench.runner import new_report
@@ -50,15 +55,19 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
         torch.cuda.empty_cache()  # leave the memory to the runs that follow (suite)
     report = new_report(device, label)
     report.peak = peak
-    out.print(peak_table(peak, _datasheet(device)))
     path = write_report(report, out_dir)
-    out.print(f"report: {path}", soft_wrap=True, highlight=False)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        err.print(f"report: {path}", soft_wrap=True, highlight=False)
+    else:
+        out.print(peak_table(peak, _datasheet(device)))
+        out.print(f"report: {path}", soft_wrap=True, highlight=False)
     return path
 
 
-def peak_in_child(device: str, budget_s: float, out_dir: Path) -> Path:
-    """`gptbench peak` in its own process, its table passed through: the suite's process then never holds a CUDA
-    context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it."""
+def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path:
+    """`gptbench peak` in its own process, its table passed through (with `show`): the suite's process then never holds
+    a CUDA context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it."""
     import subprocess
     import sys
 
@@ -66,7 +75,8 @@ def peak_in_child(device: str, budget_s: float, out_dir: Path) -> Path:
 
     cmd = [sys.executable, "-m", "gptbench", "peak", "--device", device, "--budget-s", str(budget_s), "--label", "suite-peak"]
     proc = subprocess.run([*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, text=True, check=False)
-    out.print(proc.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    if show:
+        out.print(proc.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
     found = [line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith("report:")]
     if proc.returncode != 0 or not found:
         raise GptbenchError(f"gptbench peak --device {device} failed (exit code {proc.returncode}); run it alone to see why")
@@ -83,11 +93,12 @@ def peak(
     budget_s: BudgetS = 1.0,
     label: opt.Label = "peak",
     out_dir: opt.OutDir = Path("reports"),
+    as_json: opt.TableJson = False,
     allocator: opt.Allocator = "auto",
 ) -> None:
     """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out folder report MFU against it too ("% of achievable")."""  # noqa: E501
     prepare_allocator(allocator, device)
-    measure_and_write_peak(device, budget_s, label, out_dir)
+    measure_and_write_peak(device, budget_s, label, out_dir, as_json)
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -104,6 +115,9 @@ def suite(
     max_batch: opt.MaxBatch = 256,
     probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     budget_s: BudgetS = 1.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the suite's reports (peak, default, auto batch, ladder) as a JSON list.")
+    ] = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
 ) -> None:
@@ -113,6 +127,7 @@ def suite(
     from gptbench.bench.worker import run_in_subprocess
     from gptbench.cli.run import finish_report, search_batch
     from gptbench.cli.series import run_ladder
+    from gptbench.reports.store import load_report
     from gptbench.views.summary import print_run_summary
 
     prepare_allocator(allocator, device)
@@ -120,22 +135,28 @@ def suite(
     config = resolve_config(
         opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
     )
-    paths = [peak_in_child(config.device, budget_s, out_dir)]
+    paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]
+    reports = [load_report(paths[0])]
     with err.status(f"run at the default configuration ({config.device})…"):
         default_run = run_in_subprocess(config)
-    report = new_report(config.torch_device, "suite-default", [default_run])
-    paths.append(finish_report(report, out_dir))
-    print_run_summary(out, report, default_run, paths[-1])
+    reports.append(new_report(config.torch_device, "suite-default", [default_run]))
+    paths.append(finish_report(reports[-1], out_dir))
+    if not as_json:
+        print_run_summary(out, reports[-1], default_run, paths[-1])
     runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
-    report = new_report(config.torch_device, "suite-auto-batch", runs)
-    paths.append(finish_report(report, out_dir))
-    print_run_summary(out, report, runs[0], paths[-1])
+    reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
+    paths.append(finish_report(reports[-1], out_dir))
+    if not as_json:
+        print_run_summary(out, reports[-1], runs[0], paths[-1])
     ok = [r for r in runs if r.result.status == "ok"]
     largest = max(r.config.micro_batch for r in ok) if ok else None
     # On a GPU the default configuration is the ladder's top rung: its runs are not measured twice.
     measured = {config: default_run, **{dataclasses.replace(config, micro_batch=r.config.micro_batch): r for r in ok}}
-    ladder = run_ladder(config, new_report(config.torch_device, "suite-ablate"), out_dir, largest, measured)
-    paths.append(ladder.path)
-    out.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
+    reports.append(new_report(config.torch_device, "suite-ablate"))
+    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)
+    said = err if as_json else out  # with --json, stdout holds the JSON alone
+    said.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
     for path in paths:
-        out.print(f"  {path}", soft_wrap=True, highlight=False)
+        said.print(f"  {path}", soft_wrap=True, highlight=False)
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in reports]))

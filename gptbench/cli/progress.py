@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gptbench.cli.common import err
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from rich.progress import TaskID
+
+    from gptbench.bench.config import BenchConfig
+    from gptbench.bench.harness import Progress
+    from gptbench.reports.schema import Run
+
 
 @contextmanager
-def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
+def progress_display(enabled: bool) -> Iterator[Callable[[Progress], None]]:
     """A spinner with elapsed time during warm-up, then a bar over measured steps with live tok/s (stderr)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -26,9 +33,9 @@ def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
         TextColumn("{task.fields[rate]}"),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, Any] = {}
+        tasks: dict[str, TaskID] = {}
 
-        def update(p: Any) -> None:
+        def update(p: Progress) -> None:
             label = "warm-up (compiling, if --compile)" if p.phase == "warmup" else "measuring"
             if p.phase not in tasks:
                 tasks[p.phase] = bar.add_task(label, total=p.total, rate="")
@@ -38,7 +45,7 @@ def progress_display(enabled: bool) -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def measure_with_progress(config: Any, show: bool) -> Any:
+def measure_with_progress(config: BenchConfig, show: bool) -> Run:
     """One in-process measured run with the progress display."""
     from gptbench.bench.runner import run_benchmark
 

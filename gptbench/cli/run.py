@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -14,8 +14,13 @@ from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
 from gptbench.cli.progress import measure_with_progress
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import BenchConfig
+    from gptbench.reports.schema import Report, Run
+    from gptbench.studies.autobatch import Probe
 
-def finish_report(report: Any, out_dir: Path) -> Path:
+
+def finish_report(report: Report, out_dir: Path) -> Path:
     """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
     from gptbench.hardware.peak import attach_measured_peak, newest_peak_for
     from gptbench.reports.store import write_report
@@ -60,7 +65,7 @@ def run(
     probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     label: opt.Label = None,
     out_dir: opt.OutDir = Path("reports"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of the summary.")] = False,
+    as_json: opt.ReportJson = False,
     nproc: ddp.Nproc = None,
     scaling: ddp.Scaling = False,
     baseline_report: ddp.BaselineReport = None,
@@ -88,8 +93,10 @@ def run(
     ddp.check_shard(shard, nproc)
     config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
     if ddp.wanted(nproc, scaling, baseline_report):
-        how = {"timeout_s": dist_timeout, "batch_auto": auto, "show": err.is_terminal or not as_json, "label": label, "ctx": ctx}
-        runs = ddp.measure_ranks(config, device, nproc, scaling, baseline_report, **how)
+        runs = ddp.measure_ranks(
+            config, device, nproc, scaling, baseline_report,
+            timeout_s=dist_timeout, batch_auto=auto, show=err.is_terminal or not as_json, label=label, ctx=ctx,
+        )  # fmt: skip
         if runs is None:
             return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
     elif auto:
@@ -108,7 +115,9 @@ def run(
         raise typer.Exit(1)
 
 
-def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None) -> list:
+def search_batch(
+    config: BenchConfig, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
+) -> list[Run]:
     """`--batch auto`: probe, then measure the candidates; the fastest comes first."""
     from gptbench.reports.text import short
     from gptbench.studies.autobatch import auto_batch
@@ -116,10 +125,10 @@ def search_batch(config: Any, memory_limit_gb: float | None, headroom: float, ma
 
     with err.status("searching for the largest micro-batch that fits…") as status:
 
-        def on_probe(p: Any) -> None:
+        def on_probe(p: Probe) -> None:
             status.update(f"micro-batch {p.micro_batch}: {short(p.why)}")
 
-        def on_run(r: Any) -> None:
+        def on_run(r: Run) -> None:
             status.update(f"measured {r.name}: {r.result.status}")
 
         found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run, step_limit_s)

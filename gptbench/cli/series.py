@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -12,9 +13,18 @@ from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
 from gptbench.reports.text import short
 
+if TYPE_CHECKING:  # types only: the command module is imported without torch
+    from gptbench.bench.config import BenchConfig
+    from gptbench.reports.schema import Report, Run
+    from gptbench.reports.store import ReportFile
+    from gptbench.studies.series import SeriesItem
 
-def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, ladder: bool = False) -> Any:
-    """Run the series with a spinner naming the current run and a line per finished run, then print the table."""
+
+def run_series_with_status(
+    items: list[SeriesItem], report: Report, out_dir: Path, title: str, ladder: bool = False, table: bool = True
+) -> ReportFile:
+    """Run the series with a spinner naming the current run and a line per finished run, then print the table
+    (without `table`, for --json: only the report's path, on stderr with the progress)."""
     from gptbench.studies.series import run_series
     from gptbench.views.tables import series_table
 
@@ -24,7 +34,7 @@ def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, 
         def on_start(i: int, name: str) -> None:
             status.update(f"run {i + 1}/{total}: {name}")
 
-        def on_run(run: Any) -> None:
+        def on_run(run: Run) -> None:
             r = run.result
             rate = f"{r.tokens_per_sec:,.0f} tok/s" if r.status == "ok" else f"{r.status}: {short(r.error)}"
             err.print(f"  {run.name}: {rate}", highlight=False, soft_wrap=True)
@@ -35,8 +45,9 @@ def run_series_with_status(items: list, report: Any, out_dir: Path, title: str, 
             done = len(report.runs)
             err.print(f"[yellow]interrupted[/yellow]: {done} finished run(s) are kept in the report in {out_dir}")
             raise
-    out.print(series_table(report.runs, title, ladder=ladder))
-    out.print(f"report: {file.path}", soft_wrap=True, highlight=False)
+    if table:
+        out.print(series_table(report.runs, title, ladder=ladder))
+    (out if table else err).print(f"report: {file.path}", soft_wrap=True, highlight=False)
     return file
 
 
@@ -70,6 +81,7 @@ def sweep(
     vocab: opt.Vocab = None,
     label: opt.Label = "sweep",
     out_dir: opt.OutDir = Path("reports"),
+    as_json: opt.TableJson = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
 ) -> None:
@@ -94,7 +106,9 @@ def sweep(
     )  # fmt: skip
     plan = plan_sweep(base, axes)
     report = new_report(plan.configs[0].torch_device, label)
-    run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs")
+    run_series_with_status(sweep_items(plan), report, out_dir, f"sweep · {len(plan.configs)} runs", table=not as_json)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -125,6 +139,7 @@ def ablate(
     probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
     label: opt.Label = "ablate",
     out_dir: opt.OutDir = Path("reports"),
+    as_json: opt.TableJson = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
     activation_checkpointing: opt.ActivationCheckpointing = False,
@@ -145,11 +160,13 @@ def ablate(
     if batch_search:
         largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     report = new_report(config.torch_device, label)
-    run_ladder(config, report, out_dir, largest, fit_batch=batch is None)
+    run_ladder(config, report, out_dir, largest, fit_batch=batch is None, table=not as_json)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
 
 
 def find_largest_batch(
-    config: Any, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
+    config: BenchConfig, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
 ) -> int:
     """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
     from gptbench.studies.ablate import final_config
@@ -171,8 +188,14 @@ def find_largest_batch(
 
 
 def run_ladder(
-    config: Any, report: Any, out_dir: Path, largest: int | None, measured: dict | None = None, fit_batch: bool = True
-) -> Any:
+    config: BenchConfig,
+    report: Report,
+    out_dir: Path,
+    largest: int | None,
+    measured: dict[BenchConfig, Run] | None = None,
+    fit_batch: bool = True,
+    table: bool = True,
+) -> ReportFile:
     """Run every rung of the ladder into `report`, then print the ladder table. A rung whose configuration is in
     `measured` (BenchConfig -> Run, from earlier in the same invocation) reuses that run instead of repeating it.
     With `fit_batch` (no --batch given) on a GPU, the rungs run at a micro-batch whose fp32 baseline fits."""
@@ -185,4 +208,5 @@ def run_ladder(
         config, why = fit_baseline_batch(config, memory_bound_gb(config.device, None, 0.1)[0])
         err.print(why or f"ladder micro-batch {config.micro_batch}: the fp32 baseline fits", highlight=False, soft_wrap=True)
     items = [dataclasses.replace(i, measured=(measured or {}).get(i.config)) for i in ladder_items(config, largest)]
-    return run_series_with_status(items, report, out_dir, f"optimization ladder · {config.device}", ladder=True)
+    title = f"optimization ladder · {config.device}"
+    return run_series_with_status(items, report, out_dir, title, ladder=True, table=table)

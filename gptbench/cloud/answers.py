@@ -7,7 +7,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gptbench.cloud.plan import Option, PlanRequest
+
+    By = Callable[[Option], float]  # what an answer minimises: cost or hours
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def _hours(o: Option) -> float:
     return o.hours if o.hours is not None else float("inf")
 
 
-def _within(key: str, within: list[Option], best: Any, said: str, others: list[Option], near: Any, none: str) -> Answer | None:
+def _within(key: str, within: list[Option], best: By, said: str, others: list[Option], near: By, none: str) -> Answer | None:
     """The best option within a limit; else the nearest outside it, said plainly; None when there are no options."""
     if within:
         chosen = min(within, key=best)

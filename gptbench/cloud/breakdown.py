@@ -3,8 +3,9 @@ whether it is bound by compute or by memory traffic, and which switch would chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gptbench.cloud.calibration import workload_from_config
 from gptbench.cloud.estimate import Throughput
@@ -36,6 +37,17 @@ class Breakdown:
     groups: tuple[GroupTime, ...]
     measured_step_time_s: float | None = None
     measured_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The --explain table as JSON-ready data (times in seconds, shares as 0-1 fractions)."""
+        return {
+            "gpu": self.gpu,
+            "basis": "modelled",
+            "step_time_s": self.step_time_s,
+            "groups": [asdict(g) for g in self.groups],
+            "measured_step_time_s": self.measured_step_time_s,
+            "measured_source": self.measured_source,
+        }
 
 
 def group_of(op: Op) -> str:

@@ -6,7 +6,8 @@ no printing. Where the throughput comes from is gptbench/cloud/throughput.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from gptbench.errors import GptbenchError
 
@@ -50,6 +51,27 @@ class Throughput:
         if self.memory_gb is None or self.memory_capacity_gb is None:
             return None
         return self.memory_gb <= self.memory_capacity_gb
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; the range's basis only where there is a range."""
+        return {
+            "tokens_per_sec": self.tokens_per_sec,
+            "basis": self.basis,
+            "source": self.source,
+            "gpus": self.gpus,
+            "gpu": self.gpu,
+            "config": self.config,
+            "tokens_per_sec_p10": self.tokens_per_sec_p10,
+            "tokens_per_sec_p90": self.tokens_per_sec_p90,
+            "range_basis": self.range_basis if self.tokens_per_sec_p10 else None,
+            "evidence": self.evidence,
+            "notes": list(self.notes),
+            "power_w": self.power_w,
+            "scaling_efficiency": self.scaling_efficiency,
+            "memory_estimate_gb": self.memory_gb,
+            "memory_capacity_gb": self.memory_capacity_gb,
+            "fits": self.fits,
+        }
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,28 @@ class Estimate:
     cost_range_usd: tuple[float, float] | None
     electricity: Electricity | None
     assumptions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (`gptbench estimate --json`); `basis` says measured, projected or given for every derived number."""
+        return {
+            "tokens": self.plan.tokens,
+            "tokens_how": self.plan.tokens_how,
+            "basis": self.throughput.basis,
+            "throughput": self.throughput.to_dict(),
+            "gpus": self.gpus,
+            "scaling_efficiency": self.scaling_efficiency,
+            "scaling_basis": self.scaling_basis,
+            "tokens_per_sec": self.tokens_per_sec,
+            "overhead": self.plan.overhead,
+            "hours": self.hours,
+            "days": self.hours / 24,
+            "hours_range": list(self.hours_range) if self.hours_range else None,
+            "price_per_hour_usd": self.price_per_hour_usd,
+            "cost_usd": self.cost_usd,
+            "cost_range_usd": list(self.cost_range_usd) if self.cost_range_usd else None,
+            "electricity": None if self.electricity is None else asdict(self.electricity),
+            "assumptions": self.assumptions,
+        }
 
 
 def scaling_for(plan: RunPlan, throughput: Throughput, gpus: int) -> tuple[float, str]:

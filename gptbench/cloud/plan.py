@@ -23,6 +23,7 @@ from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision
 from gptbench.cloud.validation import evidence_for
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
+from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
 
 DEFAULT_TOKENS_PER_STEP = 2**19  # 524,288: llm.c's run_gpt2_124M.sh (-d 524288) and nanoGPT's ~0.5M for GPT-2 124M
@@ -268,7 +269,7 @@ def own_options(req: PlanRequest, folder: Path) -> list[Option]:
     return options
 
 
-def _own_option(req: PlanRequest, where: str, t: Throughput, run: Any, path: Path) -> Option:
+def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Path) -> Option:
     spec = find_gpu(t.gpu) if t.gpu else None
     hours = req.tokens / t.tokens_per_sec / 3600
     setup = setup_for(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from gptbench.errors import GptbenchError
 
@@ -32,6 +33,10 @@ class Offer:
     @property
     def price_per_gpu_hour_usd(self) -> float:
         return self.price_per_hour_usd / self.gpus
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; empty notes as null."""
+        return {**asdict(self), "notes": self.notes or None}
 
 
 def _offer(row: dict[str, str], where: str) -> Offer:

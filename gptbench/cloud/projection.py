@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
+
+if TYPE_CHECKING:
+    from gptbench.model.config import GPTConfig
+    from gptbench.reports.schema import ModelShape
 
 FP32 = 4  # bytes
 
@@ -145,7 +149,7 @@ class Workload:
         return self.micro_batch * self.seq_len * self.grad_accum
 
 
-def workload_of(shape: Any, **step: Any) -> Workload:
+def workload_of(shape: GPTConfig | ModelShape, **step: Any) -> Workload:  # step: Workload's other fields, their own types
     """A Workload for a model shape: a GPTConfig or a report's ModelShape (both carry GPT-2's shape fields)."""
     fields = ("n_layer", "n_head", "n_embd", "vocab_size", "block_size")
     return Workload(**{name: getattr(shape, name) for name in fields}, **step)

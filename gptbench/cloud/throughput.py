@@ -71,7 +71,7 @@ def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _positive(value: Any, upper: float | None = None) -> float | None:
+def _positive(value: object, upper: float | None = None) -> float | None:  # a raw JSON value, checked here
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and (upper is None or value <= upper)
     return float(value) if ok else None
 
@@ -249,10 +249,42 @@ class OfferEstimate:
     estimate: Estimate | None
     problem: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """One catalog row as JSON-ready data: the offer, then its price for the run or the problem."""
+        offer, e = self.offer.to_dict(), self.estimate
+        if e is None:
+            return {**offer, "basis": None, "problem": self.problem}
+        return {
+            **offer,
+            "basis": e.throughput.basis,
+            "tokens_per_sec": e.tokens_per_sec,
+            "scaling_efficiency": e.scaling_efficiency,
+            "hours": e.hours,
+            "hours_range": list(e.hours_range) if e.hours_range else None,
+            "cost_usd": e.cost_usd,
+            "cost_range_usd": list(e.cost_range_usd) if e.cost_range_usd else None,
+            "evidence": e.throughput.evidence,
+            "fits": e.throughput.fits,
+            "memory_estimate_gb": e.throughput.memory_gb,
+            "throughput": e.throughput.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every current offer priced for the run, cheapest first, and the assumptions behind every row."""
+
+    rows: list[OfferEstimate]
+    assumptions: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """`gptbench estimate --catalog --json`."""
+        return {"offers": [r.to_dict() for r in self.rows], "assumptions": self.assumptions}
+
 
 def catalog_view(
     plan: RunPlan, w: Workload, folder: str | Path, catalog_file: str | Path | None = None, specs_file: str | Path | None = None
-) -> tuple[list[OfferEstimate], list[str]]:
+) -> Catalog:
     """Every current offer (newest observation of each), priced for `plan`, cheapest first; and the assumptions."""
     offers, superseded = current_offers(catalog_file)
     if plan.gpus is not None:
@@ -272,7 +304,7 @@ def catalog_view(
         priced = replace(plan, gpus=offer.gpus, price_usd=offer.price_per_hour_usd, price_per="instance", kwh_price_usd=None)
         rows.append(OfferEstimate(offer, estimate(priced, rate)))
     rows.sort(key=lambda r: (r.estimate is None, r.estimate.cost_usd if r.estimate else 0.0))
-    return rows, catalog_assumptions(plan, w, rows, superseded)
+    return Catalog(rows, catalog_assumptions(plan, w, rows, superseded))
 
 
 def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], superseded: tuple[Offer, ...]) -> list[str]:

@@ -4,5 +4,6 @@ the others.
 
     checks.py   the Check line, its statuses, and the guard around every probe
     system.py   versions, devices, kernels, compile, CPU, allocator, a training step; `diagnose` runs them all
+    quiet.py    what a probe writes (torch's log lines, C++ on fd 2), kept for its check instead of the screen
     nvml.py     what NVML says of each CUDA device: energy counter, power limit, clock reasons, PCIe and NVLink
 """

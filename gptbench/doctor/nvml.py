@@ -11,6 +11,8 @@ import torch
 from gptbench.doctor.checks import FAIL, INFO, OK, WARN, Check
 from gptbench.hardware import nvml as nvml_lib
 
+# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
+# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
 NVLINK_MAX_LINKS = 18  # NVML_NVLINK_MAX_LINKS in nvml.h (Hopper has 18)
 
 
@@ -28,7 +30,7 @@ def nvml_checks(cuda_devices: list[torch.device]) -> list[Check]:
     return checks
 
 
-def _text(value: Any) -> str:
+def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

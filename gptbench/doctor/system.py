@@ -13,6 +13,7 @@ import torch
 
 import gptbench
 from gptbench.doctor.checks import INFO, OK, WARN, Check, Diagnosis, guarded
+from gptbench.doctor.quiet import captured
 from gptbench.hardware import capability as support
 
 
@@ -122,12 +123,14 @@ def sdpa_backends(device: torch.device) -> Check:
 def compile_check(device: torch.device) -> Check:
     """Compile and run a small function on `device`, timed."""
     start = time.perf_counter()
-    problem = support.compile_probe(device)
+    with captured() as said:  # torch's own lines ("No CUDA runtime is found, using CUDA_HOME=…") belong here
+        problem = support.compile_probe(device)
     took = time.perf_counter() - start
+    torch_said = f"; torch said: {said.text()}" if said.lines else ""
     if problem is None:
-        return Check(str(device), "torch.compile", OK, f"works ({took:.1f} s for a small function)")
+        return Check(str(device), "torch.compile", OK, f"works ({took:.1f} s for a small function){torch_said}")
     cost = "compiled runs are not possible here; gptbench runs eager (on GPUs often 1.3x slower)"
-    return Check(str(device), "torch.compile", WARN if device.type != "cpu" else INFO, problem, cost)
+    return Check(str(device), "torch.compile", WARN if device.type != "cpu" else INFO, problem + torch_said, cost)
 
 
 def fused_adamw(device: torch.device) -> Check:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -70,6 +71,7 @@ def parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
             raise GptbenchError(f"--model-arg {pair!r}: give key=value, the key a Python name (e.g. --model-arg n_layer=4)")
         lowered = text.strip().lower()
         if lowered in ("true", "false", "none"):
+            # Any: whatever Python literal the user wrote, passed to their function as is
             value: Any = {"true": True, "false": False, "none": None}[lowered]
         else:
             try:
@@ -89,7 +91,7 @@ def _split_spec(spec: str) -> tuple[str, str]:
     return target, function
 
 
-def _import_file(path: Path, spec: str) -> Any:
+def _import_file(path: Path, spec: str) -> ModuleType:
     if not path.is_file():
         raise GptbenchError(f"--model-factory {spec}: no such file {path}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -110,7 +112,8 @@ def _import_file(path: Path, spec: str) -> Any:
 
 
 def load_factory(spec: str) -> tuple[Callable[..., Any], str, str, str | None]:
-    """(the callable, kind, source, sha256 of its file) for `spec`; a missing file, module or function is one line."""
+    """(the callable, kind, source, sha256 of its file) for `spec`; a missing file, module or function is one line.
+    Callable[..., Any]: the user's function, of their signature; what it returns is checked when it is called."""
     target, function = _split_spec(spec)
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target).expanduser().resolve()
@@ -196,7 +199,7 @@ class ForeignModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def loss_from(out: Any, idx: torch.Tensor, targets: torch.Tensor, vocab_size: int) -> torch.Tensor:
+def loss_from(out: object, idx: torch.Tensor, targets: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """The loss from what forward returned: a scalar loss, (logits, loss), or logits (B, T, V) to take it from."""
     parts = list(out) if isinstance(out, (tuple, list)) else [out]
     tensors = [p for p in parts if isinstance(p, torch.Tensor)]

@@ -10,7 +10,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 SCHEMA = "gptbench.report/1"
 KNOWN_SCHEMAS = (SCHEMA,)
@@ -302,7 +302,10 @@ class Report:
         return build(cls, data)
 
 
-def build(cls: type, data: Any) -> Any:
+T = TypeVar("T")
+
+
+def build(cls: type[T], data: object) -> T:
     """Recursively construct dataclass `cls` from dicts, by its type hints."""
     if not isinstance(data, dict):
         raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
@@ -314,7 +317,7 @@ def build(cls: type, data: Any) -> Any:
     return cls(**kwargs)
 
 
-def _convert(hint: Any, value: Any) -> Any:
+def _convert(hint: Any, value: Any) -> Any:  # Any: a typing hint (X | None, list[X], a dataclass) and a JSON value
     if value is None:
         return None
     if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None

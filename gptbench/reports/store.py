@@ -7,7 +7,6 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from gptbench.atomic import link_new, write_temp_text
 from gptbench.errors import GptbenchError
@@ -75,7 +74,7 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
     return ReportFile(out_dir, report).path
 
 
-def parse_report(data: Any, source: str) -> Report:
+def parse_report(data: object, source: str) -> Report:
     """A Report from parsed JSON, or a GptbenchError naming `source` and what is wrong."""
     if not isinstance(data, dict) or "schema" not in data:
         raise GptbenchError(f"{source}: not a gptbench report (no 'schema' field)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -179,7 +180,7 @@ class _Progress:
     tokens: int = 0
 
 
-def train(config: Chapter5Config, on_eval=None) -> RunResult:  # noqa: ANN001 - a plain callback
+def train(config: Chapter5Config, on_eval: Callable[[EpochLoss], None] | None = None) -> RunResult:
     """Run the workload; return the report's result with the run's wall time, losses and samples."""
     device = torch.device(config.device)
     train_split, val_split = split_text(read_text(config.text_path), config)
@@ -308,7 +309,7 @@ def run_config(config: Chapter5Config, n_params: int) -> RunConfig:
     )
 
 
-def run_chapter5(config: Chapter5Config, on_eval=None) -> Run:  # noqa: ANN001 - a plain callback
+def run_chapter5(config: Chapter5Config, on_eval: Callable[[EpochLoss], None] | None = None) -> Run:
     """The chapter-5 run as a report's Run, named `book chapter 5`."""
     result = train(config, on_eval)
     n_params = count_params(config.model_config())

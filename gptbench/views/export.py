@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import gptbench
 from gptbench.reports.text import fmt_rate
@@ -14,6 +15,9 @@ from gptbench.views.compare import Comparison
 from gptbench.views.compare_table import footnotes, headers, numeric, table_rows, warning_lines
 from gptbench.views.files import STYLE, matplotlib_or_hint
 from gptbench.views.load import records, table_columns
+
+if TYPE_CHECKING:  # matplotlib is the optional html extra: imported only when a page is drawn
+    from matplotlib.axes import Axes
 
 JSON_SCHEMA = "gptbench.compare/1"
 
@@ -53,7 +57,9 @@ def _label(cells: Mapping[str, str]) -> str:
     return f"{cells['hostname']} · {cells['accelerator']}\n{cells['model']} {cells['seq_len']} {cells['dtype']}"
 
 
-def _bars(ax: Any, rows: list[dict[str, Any]], key: str, colors: list[Any], fmt: Any, missing: str) -> None:
+def _bars(
+    ax: Axes, rows: list[dict[str, Any]], key: str, colors: list[tuple[float, ...]], fmt: Callable[[float], str], missing: str
+) -> None:
     """Horizontal bars of `key`, one per run, top to bottom; a run without a value gets a note, never a zero bar."""
     values = [row[key] for row in rows]
     positive = [v for v in values if v is not None and v > 0]
@@ -78,36 +84,61 @@ def _bars(ax: Any, rows: list[dict[str, Any]], key: str, colors: list[Any], fmt:
         ax.spines[side].set_visible(False)
 
 
-def chart_svg(comparison: Comparison) -> str:
-    """Bar charts of tokens/s and of $ per FineWeb-10B epoch per run, as one inline SVG (text drawn as paths)."""
+@dataclass(frozen=True)
+class Chart:
+    """One bar chart of the page: a column of the comparison, one bar per run."""
+
+    key: str
+    title: str
+    fmt: Callable[[float], str]
+    missing: str  # the note beside an ok run without a value
+    empty: str  # why the chart is left out, when no run has a value
+
+
+CHARTS = (
+    Chart("tokens_per_sec", "Training throughput (tokens/s, higher is better)", fmt_rate, "n/a", "no run finished"),
+    Chart(
+        "fineweb_epoch_usd",
+        "$ per FineWeb-10B epoch (10e9 tokens, lower is better)",
+        lambda v: f"${v:,.0f}",
+        "no price: pass --price",
+        "no run has a price (pass --price 1.29, USD per GPU-hour, or --price NAME=USD)",
+    ),
+)
+
+
+def chart_svg(comparison: Comparison) -> tuple[str | None, list[str]]:
+    """Bar charts of tokens/s and of $ per FineWeb-10B epoch per run, as one inline SVG (text drawn as paths), and a
+    line for each chart left out because no run has a value for it (axes around nothing would only show ticks)."""
+    rows = records(comparison.frame)
+    drawn = [c for c in CHARTS if any(row[c.key] is not None for row in rows)]
+    left_out = [f"No chart of {c.title.split(' (')[0]}: {c.empty}." for c in CHARTS if c not in drawn]
+    if not drawn:
+        return None, left_out
     matplotlib = matplotlib_or_hint()
     from matplotlib.figure import Figure
 
-    rows = records(comparison.frame)
     labels = [_label({c.key: c.cell(row) for c in table_columns()}) for row in rows]
     palette = matplotlib.colormaps["tab10"].colors
     machines = list(dict.fromkeys(f"{row['hostname']}/{row['accelerator']}" for row in rows))  # a colour per machine
     colors = [palette[machines.index(f"{row['hostname']}/{row['accelerator']}") % len(palette)] for row in rows]
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "gptbench", "font.size": 9}):
-        fig = Figure(figsize=(10, 2.2 + 1.1 * len(rows)), layout="constrained")
-        top, bottom = fig.subplots(2, 1)
-        _bars(top, rows, "tokens_per_sec", colors, fmt_rate, "n/a")
-        top.set_title("Training throughput (tokens/s, higher is better)", loc="left", fontsize=11)
-        _bars(bottom, rows, "fineweb_epoch_usd", colors, lambda v: f"${v:,.0f}", "no price: pass --price")
-        bottom.set_title("$ per FineWeb-10B epoch (10e9 tokens, lower is better)", loc="left", fontsize=11)
-        for ax in (top, bottom):
+        fig = Figure(figsize=(10, 0.2 + len(drawn) * (1 + 0.55 * len(rows))), layout="constrained")
+        for ax, chart in zip(fig.subplots(len(drawn), 1, squeeze=False)[:, 0], drawn, strict=True):
+            _bars(ax, rows, chart.key, colors, chart.fmt, chart.missing)
+            log = " · log scale" if ax.get_xscale() == "log" else ""
+            ax.set_title(chart.title + log, loc="left", fontsize=11)
             ax.set_yticklabels(labels)
-            if ax.get_xscale() == "log":
-                ax.set_title(ax.get_title(loc="left") + " · log scale", loc="left", fontsize=11)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})  # no timestamp, no links
     svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: the page is HTML5
+    return svg[svg.index("<svg") :], left_out  # drop the XML prolog and DOCTYPE: the page is HTML5
 
 
 def to_html(comparison: Comparison) -> str:
     """One page that needs no network: the warnings, the charts (inline SVG), the table and its notes."""
     esc = html.escape
+    svg, left_out = chart_svg(comparison)
     klass = [' class="num"' if right else "" for right in numeric(comparison)]
     head = "".join(f"<th{k}>{esc(h)}</th>" for h, k in zip(headers(comparison), klass, strict=True))
     body = "\n".join(
@@ -121,7 +152,8 @@ def to_html(comparison: Comparison) -> str:
         "</head><body>\n<h1>gptbench compare</h1>",
         f"<p class=meta>{len(comparison.frame)} runs from {comparison.files} reports · gptbench {esc(gptbench.__version__)}</p>",
         *(f"<p class=warn><b>Not like for like:</b> {esc(line)}</p>" for line in warning_lines(comparison)),
-        f"<figure>{chart_svg(comparison)}</figure>",
+        *([f"<figure>{svg}</figure>"] if svg else []),
+        *(f"<p class=notes>{esc(line)}</p>" for line in left_out),
         f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table></div>",
         "<ul class=notes>" + "".join(f"<li>{esc(note)}</li>" for note in footnotes(comparison)) + "</ul>",
         "</body></html>\n",

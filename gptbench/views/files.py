@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from gptbench.atomic import link_new, write_temp_text
 from gptbench.errors import GptbenchError
@@ -14,7 +14,7 @@ from gptbench.errors import GptbenchError
 HTML_HINT = "pip install matplotlib (the html extra)"
 
 
-def matplotlib_or_hint() -> Any:
+def matplotlib_or_hint() -> ModuleType:
     """matplotlib, or a one-line error saying how to install it (it is the optional `html` extra)."""
     try:
         import matplotlib

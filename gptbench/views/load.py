@@ -21,7 +21,9 @@ from gptbench.reports.schema import Report, Run, RunConfig, RunResult
 from gptbench.reports.store import find_reports, load_report
 from gptbench.reports.text import fmt_gb, fmt_hours
 
-Row = Mapping[str, Any]  # one run as plain values (None where missing), keyed by Column.key
+# One run as plain values (None where missing), keyed by Column.key. Any: each column has its own type (text, a
+# count, a rate, a flag), and rows come back from pandas as such.
+Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Column:
     """One column of the comparison: where its value comes from and, if it is in the table, how it reads."""
 
     key: str  # the DataFrame / CSV / JSON name, unit in the name
-    get: Callable[[RunSource], Any] | None  # None: derived by reports.compare from other columns
+    get: Callable[[RunSource], Any] | None  # the column's own type (see Row); None: derived by views.compare
     header: str | None = None  # the table / Markdown / HTML header; None: in CSV and JSON only
     show: Callable[[Row], str] | None = None  # the cell text; default: the value, or n/a
     higher_is_better: bool | None = None  # --sort direction: descending when True; None: ascending
@@ -137,7 +139,7 @@ def _memory(row: Row) -> str:
     return fmt_gb(value) + (" host RSS" if value is not None and row.get("peak_memory_kind") == "host RSS" else "")
 
 
-def _telemetry(run: Run, name: str) -> Any:
+def _telemetry(run: Run, name: str) -> float | bool | None:
     """A figure from the run's telemetry section; None where the report has none (older reports, failed runs)."""
     return None if run.result.telemetry is None else getattr(run.result.telemetry, name)
 

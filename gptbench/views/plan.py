@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -130,7 +129,7 @@ def to_html(plan: Plan) -> str:
     esc = html.escape
     heads = ["where", "GPUs", "batch × accum", "hours", "cost", "notes"]
     rows = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(o)) + "</tr>" for o in plan.options)
-    parts: list[Any] = [
+    parts: list[str] = [
         f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>gptbench plan</title><style>{STYLE}</style>",
         "</head><body>\n<h1>gptbench plan</h1>",
         f"<p class=meta>{len(plan.options)} options · gptbench {esc(gptbench.__version__)}</p>",

@@ -3,12 +3,15 @@ They build rich renderables; the CLI prints them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from gptbench.reports.schema import MeasuredPeak, Run
 from gptbench.reports.text import fmt_gb, short
+
+if TYPE_CHECKING:
+    from gptbench.studies.autobatch import AutoBatch
 
 
 def _peak_memory(run: Run) -> str:
@@ -16,10 +19,10 @@ def _peak_memory(run: Run) -> str:
     return fmt_gb(m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb)
 
 
-def probes_table(found: Any) -> Table:
+def probes_table(found: AutoBatch) -> Table:
     """What the batch search tried: each probe, whether it fit, the memory it used against the prediction, its step."""
     title = f"batch search · bound {found.bound_gb:.2f} GB ({found.bound_source})"
-    limits = getattr(found, "limits", None)
+    limits = found.limits
     if limits is not None and limits.data_limit_gb is not None:
         title += f" · each probe capped at {limits.data_limit_gb:.2f} GB (RLIMIT_DATA)"
     if limits is not None and limits.step_limit_s is not None:
