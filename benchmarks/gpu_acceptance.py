@@ -23,22 +23,23 @@ Verdicts, each from a step in its own process group (a step that times out is ki
   suite           --full only: `gptbench suite`, timed (target: under 8 minutes); peak and auto-batch judged from it
   budget          every step ran before the --budget-s deadline (a step that would not fit is a SKIP)
 
-The budget, planned from counted compilations. ASSUMPTIONS, to be checked by the first GPU run (acceptance.json
-records each step's planned and measured seconds; the default run's report has the compile in its warmup_s): one
-cold torch.compile of GPT-2 124M forward+backward ~ 60 s; a process start (Python, torch, CUDA init) ~ 8 s; an eager
-auto-batch probe ~ 8 s; a tiny-model compile ~ 10 s. None of these numbers is measured yet.
+The budget, planned from counted compilations, then corrected by the first GPU run (one H200, torch 2.11.0+cu130,
+2026-12-04; benchmarks/results/h200-2026-12-04/): one cold torch.compile of GPT-2 124M forward+backward took 24.7 s
+(the default run's warmup_s) and 25.6 s (batch 64). That run's doctor took 82 s, 60.2 s of it compiling a small
+function for the CPU, a device the check is not about: doctor now runs with --device cuda, planned at the 22 s that
+remain. Its pytest -m gpu was cut at the deadline; alone it took 85.9 s (9 passed).
 
-  step             124M compiles         processes                     planned s   own timeout s
-  prerequisites    0                     0 (this process)                      1               -
-  nvml-pci         0                     0 (this process)                      1               -
-  doctor           0 (a tiny function)   1                                    25             120
-  peak             0                     1                                    25              90
+  step             124M compiles         processes                     planned s   own timeout s   measured s
+  prerequisites    0                     0 (this process)                      1               -            0
+  nvml-pci         0                     0 (this process)                      1               -            0
+  doctor           0 (a tiny function)   1 (--device cuda)                    30             120   82 (all devices)
+  peak             0                     1                                    15              90           12
   default step     1 cold                1 (graph, harness, attention
-                                           and the run's report)              85             240
-  auto-batch       1 cold (new shape)    1 + 1-3 eager probes + 1 run         90             240
-  pytest-gpu       0 (2 tiny)            1 + 1 torchrun                       60             150
-  ddp-scaling      1 (2+ GPUs only)      1 + 1 baseline + 2 ranks          (110)             300
-  one H200                 2 of at most 3                                    287   --budget-s 300
+                                           and the run's report)              50             240           45
+  auto-batch       1 cold (new shape)    1 + 1-3 eager probes + 1 run         90             240           87
+  pytest-gpu       0 (2 tiny)            1 + 1 torchrun                       95             150    86 (alone)
+  ddp-scaling      1 (2+ GPUs only)      1 + 1 baseline + 2 ranks          (110)             300            -
+  one H200                 2 of at most 3                                    282   --budget-s 300
 
 (was: about six cold 124M compiles and about 30 processes, 500-830 s.) A step starts only when the time left before
 the deadline covers its plan; otherwise it is a SKIP with the reason. acceptance.json is rewritten (atomically)
@@ -79,11 +80,11 @@ DEFAULT_BUDGET_S, FULL_BUDGET_S = 300, 1800
 KILL_GRACE_S = 5.0  # SIGTERM first (torchrun passes it to its ranks), SIGKILL after this
 # Each step's (planned seconds, own timeout): the budget table in the docstring, as data.
 PLAN = {
-    "doctor": (25, 120),
-    "peak": (25, 90),
-    "default step": (85, 240),
+    "doctor": (30, 120),
+    "peak": (15, 90),
+    "default step": (50, 240),
     "auto-batch": (90, 240),
-    "pytest -m gpu": (60, 150),
+    "pytest -m gpu": (95, 150),
     "ddp": (110, 300),
     "suite": (SUITE_TARGET_S, 600),  # --full only
 }
@@ -382,7 +383,7 @@ def nvml_result() -> Result:
 
 
 def doctor_step(acc: Acceptance) -> None:
-    ran = acc.step("doctor", [sys.executable, "-m", "gptbench", "doctor", "--json"], ["doctor"])
+    ran = acc.step("doctor", [sys.executable, "-m", "gptbench", "doctor", "--json", "--device", "cuda"], ["doctor"])
     if ran is not None:
         doctor = json_from_stdout(ran.stdout)
         acc.details["doctor"] = doctor

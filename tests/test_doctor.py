@@ -42,6 +42,25 @@ def test_a_check_that_breaks_is_a_failed_line_and_no_device_that_trains_is_exit_
     assert "could not run a training step on any device" in " ".join(result.stderr.split())
 
 
+def test_device_limits_the_per_device_checks_and_a_missing_kind_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`doctor --device cuda` on a GPU machine skips the CPU's training step and compile check (60 s of 77 on an H200)."""
+    gpu, cpu = torch.device("cuda", 0), torch.device("cpu")
+    monkeypatch.setattr(doctor, "devices", lambda: [gpu, cpu])
+    ran: list[str] = []
+    for probe in ("cuda_device", "smoke", "sdpa_backends", "fused_adamw", "compile_check"):
+        shown = "training step" if probe == "smoke" else probe  # diagnose's can_run reads the training-step line
+        monkeypatch.setattr(doctor, probe, lambda d, n=shown: ran.append(f"{d} {n}") or doctor.Check(str(d), n, "ok", ""))
+    monkeypatch.setattr("gptbench.doctor.nvml.nvml_checks", lambda found: [doctor.Check("nvml", "NVML", "info", "fake")])
+    diagnosis = doctor.diagnose(kind="cuda")
+    assert ran and all(r.startswith("cuda:0") for r in ran) and diagnosis.can_run
+    areas = {c.area for c in diagnosis.checks}
+    assert areas >= {"versions", "cuda:0", "host"} and "cpu" not in areas
+    monkeypatch.setattr(doctor, "devices", lambda: [cpu])
+    for args, message in ((["--device", "cuda"], "no CUDA device here (found: cpu)"), (["--device", "gpu"], "choose one of")):
+        result = CliRunner().invoke(app, ["doctor", *args])
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
 class Nvml:
     """A GPU held at a lowered power limit, power-capped now, on 8 of its 16 PCIe lanes, with 18 NVLinks up."""
 

@@ -18,6 +18,9 @@ MARKS = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[r
 @friendly
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON instead of the table.")] = False,
+    device: Annotated[
+        str, typer.Option(help="all, cuda, mps or cpu: which devices get the training-step, kernel and compile checks.")
+    ] = "all",
 ) -> None:
     """What this machine can do (devices, kernels, compile, NVML, links, CPU) and what would slow gptbench down."""
     try:
@@ -27,7 +30,7 @@ def doctor(
                   " reinstall torch for this Python (see the README's Quick start)", highlight=False, soft_wrap=True)  # fmt: skip
         raise typer.Exit(1) from None
     with err.status("checking…") as status:
-        diagnosis = diagnose(lambda c: status.update(f"{c.area}: {c.name}"))
+        diagnosis = diagnose(lambda c: status.update(f"{c.area}: {c.name}"), device.strip().lower())
     if as_json:
         out.print_json(json.dumps(diagnosis.to_dict()))
     else:

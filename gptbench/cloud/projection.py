@@ -71,6 +71,8 @@ CALIBRATED_ON = (
     "runpod-l4-b16",
     "llmc-8xh100",
     "nanogpt-rtx4090",
+    "20261204-175913_vm_nvidia-h200_acceptance-default.json#0",
+    "20261204-180045_vm_nvidia-h200_acceptance-batch.json#0",
 )
 
 
