@@ -283,3 +283,14 @@ def test_run_trains_on_prepared_shards(tmp_path: Path, verdict: Path) -> None:
     refused = runner.invoke(app, [*args, "--out", str(tmp_path / "reports2")])
     assert_one_line_exit_2(refused, f"{truncated}: shard is truncated or corrupt")
     assert not (tmp_path / "reports2").exists()
+
+
+def test_json_is_what_was_written(tmp_path: Path) -> None:
+    """`prepare --json`: stdout is one JSON object naming the shards on disk and the counts the summary gives."""
+    source = write_jsonl(tmp_path / "docs.jsonl", ["one document", "and another one"])
+    result = cli(tmp_path, str(source), "--workers", "1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema"] == "gptbench.prepare/1" and data["documents"] == 2 and data["workers"] == 1
+    assert [Path(p).name for p in data["shards"]] == sorted(p.name for p in (tmp_path / "shards").glob("*.bin"))
+    assert data["tokens"] > 0 and data["tokens_per_sec"] > 0

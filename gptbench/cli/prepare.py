@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,7 @@ def prepare(
         Optional[int], typer.Option(help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the folder's existing NAME shards.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON instead of the summary.")] = False,
 ) -> None:
     """Tokenize parquet (FineWeb), jsonl or text with GPT-2's BPE into llm.c-format token shards."""
     from gptbench.data.corpus import parse_separator, resolve_inputs
@@ -100,4 +102,7 @@ def prepare(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
-    print_prepare_summary(result, out_dir)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+    else:
+        print_prepare_summary(result, out_dir)

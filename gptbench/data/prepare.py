@@ -117,6 +117,18 @@ class PrepareResult:
     def tokens_per_sec(self) -> float:
         return _rate(self.tokens, self.elapsed_s)
 
+    def to_dict(self) -> dict:
+        """`prepare --json`: the shards as paths, the counts, and the rate."""
+        return {
+            "schema": "gptbench.prepare/1",
+            "shards": [str(p) for p in self.shards],
+            "documents": self.documents,
+            "tokens": self.tokens,
+            "elapsed_s": self.elapsed_s,
+            "tokens_per_sec": self.tokens_per_sec,
+            "workers": self.workers,
+        }
+
 
 class PrepareInterrupted(KeyboardInterrupt):
     """Ctrl-C during a prepare; `shards` are the complete ones (the shard in progress was never named as a shard)."""
