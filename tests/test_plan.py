@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,7 +118,8 @@ def test_deadline_and_budget_answers_and_nothing_meets_them(tmp_path: Path) -> N
 
 
 def test_json_shape_and_your_own_machine(tmp_path: Path) -> None:
-    args = ["plan", "--tokens", "10e9", "--kwh-price", "0.30", "--power-w", "100", "--reports-dir", str(REFERENCE), "--json"]
+    shutil.copy(REFERENCE / "20261128-232816_vm_amd-epyc.json", tmp_path)  # the CPU VM alone: one machine of yours
+    args = ["plan", "--tokens", "10e9", "--kwh-price", "0.30", "--power-w", "100", "--reports-dir", str(tmp_path), "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -233,7 +233,7 @@ def test_peak_json_prints_the_report_as_written(tmp_path: Path) -> None:
     assert printed["peak"]["device"] == "cpu" and printed["peak"]["best_tflops"]["fp32"] > 0 and printed["runs"] == []
 
 
-def _fake_worker(config: Any) -> Any:
+def _fake_worker(config: Any, *limits: Any) -> Any:
     """A run as a worker would return it, without training: the ladder's compile rung alone takes minutes on a CPU.
     Faster with the micro-batch, and 0.1 GB of host memory per sample (what the batch search reads)."""
     from gptbench.bench.runner import planned_params, run_config
