@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
-from gptbench.cloud.projection import CONTEXT_GB, EFFICIENCIES, memory_estimate_gb
+from gptbench.cloud.projection import EFFICIENCIES
 from gptbench.cloud.validation import EXCEPTIONS, HELD_OUT_BOUND, HeldOut, leave_one_out, leave_one_source_out
+from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -179,8 +179,8 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 def test_memory_figures_are_the_codes() -> None:
     from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.projection import CONTEXT_GB, memory_estimate_gb
     from gptbench.cloud.throughput import workload_for
+    from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
 
     doc = "docs/methodology.md"
     default_gb = memory_estimate_gb(workload_for("124m", None, 16, "bf16", True, "sdpa"))

@@ -2,6 +2,7 @@
 
     estimate.py     hours and dollars from a throughput
     throughput.py   where the throughput comes from: a report, a measured GPU, or a projection; the catalog
+    workload.py     one training step as data (Workload), and the memory one rank needs for it (memory_breakdown)
     projection.py   the roofline-style step model for hardware you don't have
     calibration.py, validation.py   its fit to published and measured points, and the held-out band
     breakdown.py    --explain: where the step's time goes

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
+from gptbench.cloud.workload import FP32, Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
-
-if TYPE_CHECKING:
-    from gptbench.model.config import GPTConfig
-    from gptbench.reports.schema import ModelShape
-
-FP32 = 4  # bytes
 
 
 @dataclass(frozen=True)
@@ -74,87 +68,6 @@ CALIBRATED_ON = (
     "20261204-175913_vm_nvidia-h200_acceptance-default.json#0",
     "20261204-180045_vm_nvidia-h200_acceptance-batch.json#0",
 )
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One GPT-2 training step on one GPU, as the model sees it: shape, batch, precision and implementation."""
-
-    n_layer: int
-    n_head: int
-    n_embd: int
-    vocab_size: int
-    seq_len: int
-    micro_batch: int
-    grad_accum: int = 1
-    block_size: int = 1024  # learned positions: only their parameter count matters here
-    dtype: str = "bf16"  # matmul precision: bf16 / fp16 autocast, or fp32
-    tf32: bool = True  # fp32 matmuls on tensor cores (dtype fp32 only)
-    weights: str = "fp32"  # fp32 master weights under autocast (gptbench), or bf16 (the whole model cast to bf16)
-    compile: bool = True  # torch.compile fuses residual add + LayerNorm + casts, and the loss
-    attention: str = "sdpa"  # sdpa (flash: no T x T matrix in memory) or naive (scores materialised)
-    adamw: str = "fused"  # fused | foreach | for-loop
-    tied_head: bool = True  # LM head shares the token embedding (GPT-2, gptbench)
-    dropout: bool = False  # residual dropout masks (gptbench trains without dropout)
-    eval_forwards: float = 0.0  # forward-only micro-batches inside the timed interval, per step (evaluation)
-    world_size: int = 1  # data-parallel ranks: what sharding divides the state over (memory only)
-    sharding: str = "none"  # none (DDP) | optimizer (ZeRO-1: AdamW's moments split over ranks) | full (FSDP2)
-    activation_checkpointing: bool = False  # keep only each block's input; recompute the block in backward
-
-    def __post_init__(self) -> None:
-        for name in ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum"):
-            if getattr(self, name) <= 0:
-                raise GptbenchError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.world_size <= 0:
-            raise GptbenchError(f"world_size must be positive, got {self.world_size}")
-        checks = {"dtype": ("bf16", "fp16", "fp32"), "weights": ("fp32", "bf16"), "attention": ("sdpa", "naive")}
-        checks["sharding"] = ("none", "optimizer", "full")
-        checks["adamw"] = ("fused", "foreach", "for-loop")
-        for name, allowed in checks.items():
-            if getattr(self, name) not in allowed:
-                raise GptbenchError(f"{name} {getattr(self, name)!r}: choose one of {', '.join(allowed)}")
-
-    @property
-    def act_bytes(self) -> int:
-        """Bytes per activation element as the matmuls read and write them."""
-        return FP32 if self.dtype == "fp32" else 2
-
-    @property
-    def resid_bytes(self) -> int:
-        """The residual stream and LayerNorm outputs: fp32 under autocast (fp32 weights), else the weights' dtype."""
-        return FP32 if self.weights == "fp32" else 2
-
-    @property
-    def weight_bytes(self) -> int:
-        return FP32 if self.weights == "fp32" else 2
-
-    @property
-    def matmul_params(self) -> int:
-        """Weights of the matmuls (blocks and LM head), which autocast casts to bf16 once per micro-batch."""
-        return self.n_layer * 12 * self.n_embd**2 + self.vocab_size * self.n_embd
-
-    @property
-    def n_params(self) -> int:
-        """All parameters: blocks with biases and norms, embeddings, and the LM head if it is not tied."""
-        c = self.n_embd
-        per_block = 12 * c * c + 13 * c  # qkv, proj, fc, proj weights and biases, two norms
-        head = 0 if self.tied_head else self.vocab_size * c
-        return self.n_layer * per_block + (self.vocab_size + self.block_size) * c + 2 * c + head
-
-    @property
-    def block_params(self) -> int:
-        """One transformer block's parameters: the unit FSDP gathers, and the unit checkpointing recomputes."""
-        return 12 * self.n_embd**2 + 13 * self.n_embd
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.micro_batch * self.seq_len * self.grad_accum
-
-
-def workload_of(shape: GPTConfig | ModelShape, **step: Any) -> Workload:  # step: Workload's other fields, their own types
-    """A Workload for a model shape: a GPTConfig or a report's ModelShape (both carry GPT-2's shape fields)."""
-    fields = ("n_layer", "n_head", "n_embd", "vocab_size", "block_size")
-    return Workload(**{name: getattr(shape, name) for name in fields}, **step)
 
 
 @dataclass(frozen=True)
@@ -351,62 +264,3 @@ def project(w: Workload, spec: GpuSpec, eff: Efficiencies = EFFICIENCIES) -> Pro
         memory_gb=memory_estimate_gb(w),
         memory_capacity_gb=spec.memory_gb,
     )
-
-
-CONTEXT_GB = 1.0  # CUDA context, cuBLAS/cuDNN workspaces and allocator slack: an allowance, not a measurement
-
-
-@dataclass(frozen=True)
-class MemoryBreakdown:
-    """Estimated peak device memory of one rank's training step, by what holds it, in GB (1e9 bytes)."""
-
-    weights_gb: float
-    gradients_gb: float
-    optimizer_gb: float  # AdamW's two moments
-    activations_gb: float  # saved for backward, plus what one block holds while it is recomputed or gathered
-    context_gb: float = CONTEXT_GB
-
-    @property
-    def total_gb(self) -> float:
-        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb + self.context_gb
-
-
-def memory_breakdown(w: Workload) -> MemoryBreakdown:
-    """Estimated peak device memory of one rank, by part. An estimate: the allocator's fragmentation and
-    torch.compile's buffer reuse move the real figure by some percent either way.
-
-    Sharding divides state over `world_size` ranks as PyTorch's engines do: `optimizer` splits AdamW's moments
-    (ZeroRedundancyOptimizer, ZeRO stage 1); `full` splits weights, gradients and moments (FSDP2 `fully_shard`, ZeRO
-    stage 3) and gathers one block's weights at a time in the compute dtype, two at once with prefetching.
-    Activation checkpointing keeps each block's input (the residual stream) and recomputes one block at a time."""
-    n = w.world_size
-    p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
-    weights, grads, moments = p * wb, p * wb, 2 * p * wb  # all in the weights' dtype
-    extra = 0.0
-    if w.sharding == "full":
-        weights, grads, moments = weights / n, grads / n, moments / n
-        extra += 2 * w.block_params * a  # the gathered unsharded blocks (this one and the prefetched next)
-    elif w.sharding == "optimizer":
-        moments /= n
-    if w.weights == "fp32" and w.dtype != "fp32" and w.sharding != "full":
-        extra += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
-    # Saved for backward, bytes per token per layer: the residual stream twice (LayerNorm inputs, r each), both
-    # LayerNorm outputs as the matmuls see them (a each), q, k, v (3a), attention output and its transposed
-    # copy (2a), the GELU input and output (4a + 4a): (2r + 15a) x C; plus one-byte dropout masks.
-    per_layer = (2 * r + 15 * a + (2 if w.dropout else 0)) * c
-    if w.attention == "sdpa":
-        per_layer += FP32 * w.n_head  # flash attention keeps only a log-sum-exp per head
-    else:
-        per_layer += (FP32 + (a if a != FP32 else 0)) * w.n_head * w.seq_len  # the T x T probabilities (fp32, + bf16 copy)
-    lp = FP32 if w.weights == "fp32" else a
-    final = (r + a) * c + (a + 2 * lp) * w.vocab_size  # final norm; logits, saved log-probs and their gradient
-    # Checkpointed: each block keeps only its input (r x C per token); one block's activations live again while
-    # it is recomputed in backward.
-    layers = (w.n_layer * r * c + per_layer) if w.activation_checkpointing else w.n_layer * per_layer
-    activations = w.micro_batch * w.seq_len * (layers + final) + extra
-    return MemoryBreakdown(weights / 1e9, grads / 1e9, moments / 1e9, activations / 1e9)
-
-
-def memory_estimate_gb(w: Workload) -> float:
-    """Estimated peak device memory of one rank's training step, in GB (1e9 bytes): `memory_breakdown`'s total."""
-    return memory_breakdown(w).total_gb

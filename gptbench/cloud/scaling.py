@@ -19,8 +19,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gptbench.cloud.projection import Workload, project
+from gptbench.cloud.projection import project
 from gptbench.cloud.validation import HELD_OUT_BOUND
+from gptbench.cloud.workload import Workload
 from gptbench.hardware.specs import GpuSpec, find_gpu
 
 GPUS_PER_NODE = 8  # every multi-GPU offer in prices.csv is one node of at most 8 GPUs (HGX/DGX boards hold 8)

@@ -24,7 +24,7 @@ from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 from gptbench.studies.series import SeriesItem
 
 if TYPE_CHECKING:
-    from gptbench.cloud.projection import Workload
+    from gptbench.cloud.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[Ben
 
 
 def _baseline_workload(config: BenchConfig, batch: int) -> Workload:
-    from gptbench.cloud.projection import workload_of
+    from gptbench.cloud.workload import workload_of
 
     b = baseline(replace(config, micro_batch=batch))
     step = {"seq_len": b.seq_len, "micro_batch": batch, "grad_accum": b.grad_accum, "dtype": "fp32", "tf32": False}
@@ -182,7 +182,7 @@ def _baseline_workload(config: BenchConfig, batch: int) -> Workload:
 
 
 def _baseline_gb(config: BenchConfig, batch: int) -> float:
-    from gptbench.cloud.projection import memory_estimate_gb
+    from gptbench.cloud.workload import memory_estimate_gb
 
     return memory_estimate_gb(_baseline_workload(config, batch))
 

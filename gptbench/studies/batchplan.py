@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gptbench.bench.config import BenchConfig
-from gptbench.cloud.projection import memory_estimate_gb, workload_of
+from gptbench.cloud.workload import memory_estimate_gb, workload_of
 
 # The projection counts the tensors a step keeps; eager CPU steps keep more (temporaries the allocator has not
 # returned yet, bf16 copies autocast makes on the fly). Measured on the tiny preset at seq 128, bf16 autocast, sdpa
