@@ -270,6 +270,10 @@ def test_a_measurement_of_another_configuration_is_not_called_measured(tmp_path:
     assert other["basis"] == "projected"
     note = next(line for line in other["assumptions"] if line.startswith("measured, different configuration"))
     assert "batch 16 (asked 32)" in note and "compile True (asked False)" in note
+    recomputed = json.loads(runner.invoke(app, [*args, "--activation-checkpointing"]).stdout)
+    assert recomputed["basis"] == "projected"  # a run without recomputation is not this one's measurement
+    note = next(line for line in recomputed["assumptions"] if line.startswith("measured, different configuration"))
+    assert "activation checkpointing False (asked True)" in note
 
 
 def test_explain_breaks_the_step_into_groups_with_switches(tmp_path: Path) -> None:

@@ -156,6 +156,8 @@ def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[s
         ("attention", w.attention, c.attention),
         ("vocabulary", w.vocab_size, m.vocab_size),
         ("tied head", w.tied_head, bool(tied)),
+        ("activation checkpointing", w.activation_checkpointing, c.activation_checkpointing),  # recompute costs time
+        ("sharding", w.sharding, c.shard),  # ZeRO-1 and FSDP2 add communication
     ]
     return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
 
