@@ -116,6 +116,14 @@ def test_energy_counter_difference_gives_power_and_joules_per_token() -> None:
     assert not {k for k in t.unavailable if not k.startswith("cpu")} and t.notes == []
 
 
+def test_readings_below_the_counters_average_are_explained() -> None:
+    """On an H200 the counter gave 714.5 W over 1.05 s while no 1 s-averaged reading passed 691 W: say why."""
+    clock = FakeClock()
+    t = play(FakeNvml(frames(power_w=lambda i: 600 + 9 * i, energy_w=714.5), clock), clock, 11, tokens=10_000)
+    assert t.power_avg_w == pytest.approx(714.5) and t.power_max_w == 690.0
+    assert any("averaged over the last second" in note for note in t.notes)
+
+
 def test_gpu_without_energy_counter_integrates_power_and_says_so() -> None:
     clock = FakeClock()
     nvml = FakeNvml(frames(power_w=lambda i: 100 + 10 * i), clock, missing=("energy_mj",))

@@ -281,6 +281,14 @@ def _gpu_summary(t: Telemetry, ticks: list[Tick], gpus: Sequence[GpuReader], tok
     if t.energy_j is not None and t.window_s:
         t.power_avg_w = t.energy_j / t.window_s
         t.joules_per_token = t.energy_j / tokens if tokens > 0 else None
+    if t.energy_source == "counter" and t.power_max_w is not None and t.power_avg_w is not None:
+        if t.power_max_w < t.power_avg_w:
+            # Seen on an H200 (2026-12-04): 714.5 W from the counter over a 1.05 s window, 691 W the largest reading.
+            t.notes.append(
+                "power_max_w is the largest of NVML's power readings, each averaged over the last second (Ampere and"
+                " newer, NVML nvmlDeviceGetPowerUsage); over a window this short they lag the work, so the energy"
+                " counter's average is above them: measure more steps for both to settle"
+            )
     _clock_limits(t, ticks)
     _gpu_unavailable(t, gpus, tokens)
 
