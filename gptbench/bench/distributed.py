@@ -128,7 +128,11 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
         ) from None
     yield dataclasses.replace(config, world_size=dist.get_world_size())
     # Left only on success: after a failure the peers may be gone, and tearing down a broken communicator can
-    # block; the process is about to exit and torchrun stops the others.
+    # block; the process is about to exit and torchrun stops the others. The barrier first: every rank has finished
+    # its collectives before any tears down, since a gloo rank whose peer closed its connections mid-teardown can
+    # end in std::terminate ("terminate called without an active exception", seen once on a loaded 2-core CI
+    # machine with --shard, 2026-12-04).
+    dist.barrier()
     dist.destroy_process_group()
 
 
