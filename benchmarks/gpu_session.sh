@@ -31,7 +31,7 @@ bounded() { # bounded MAX_S CMD...: CMD under the smaller of MAX_S and the time 
     echo "== exit $? after $SECONDS s of the session" >>"$OUT/session.log"
 }
 
-timeout -k 15 330 "$PY" benchmarks/gpu_acceptance.py --out "$OUT" --budget-s 300
+timeout -k 15 345 "$PY" benchmarks/gpu_acceptance.py --out "$OUT" --budget-s 300  # + a torchrun step's 35 s kill grace
 status=$?
 [ "$status" -eq 2 ] && exit 2 # no CUDA GPU: the script said so in one line, and nothing else can run
 

@@ -146,3 +146,10 @@ def test_a_stricter_data_limit_set_outside_is_kept() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "(3000000000, 3000000000)"
+
+
+def test_the_prior_knows_checkpointing_shrinks_memory_per_sample() -> None:
+    """`--batch auto --activation-checkpointing` predicts its probes with recomputation's smaller slope."""
+    plain = resolve_config(RunOptions(device="cpu", model="124m"))
+    recomputed = resolve_config(RunOptions(device="cpu", model="124m", activation_checkpointing=True))
+    assert prior_per_sample_gb(recomputed) < prior_per_sample_gb(plain)

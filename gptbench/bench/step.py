@@ -84,10 +84,10 @@ class Trainer:
 
     def _grad_sync(self, last: bool) -> contextlib.AbstractContextManager:
         # DDP all-reduces gradients once per optimizer step, after the last micro-batch; the others only
-        # accumulate locally (forward and backward both inside no_sync, as DDP's docs require). FSDP2 likewise
-        # reduce-scatters only after the last (set_requires_gradient_sync, its no_sync).
-        if self.fsdp is not None:
-            self.fsdp.set_requires_gradient_sync(last)
+        # accumulate locally (forward and backward both inside no_sync, as DDP's docs require). FSDP2 reduce-scatters
+        # after every micro-batch instead: skipping it (set_requires_gradient_sync(False)) would keep each rank's
+        # gradients unsharded, in fp32 under the bf16 policy, until the last one (torch/distributed/fsdp/_fully_shard/
+        # _fsdp_param_group.py), which is the memory --shard full exists to save and the memory model counts sharded.
         return self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
 
     def step(self) -> torch.Tensor:

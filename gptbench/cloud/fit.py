@@ -85,14 +85,15 @@ def what_would_fit(base: Workload, spec: GpuSpec, gpus: int) -> str:
     return f"does not fit on {spec.name} ({need_text}); try a GPU with more memory"
 
 
-# What each layout costs in speed. Sharding costs no compute: ZeRO-1 moves what DDP's all-reduce moves (a
-# reduce-scatter and an all-gather), FSDP2 half as much again (weights gathered in forward and again in backward), both
-# overlapped with compute on one node. Checkpointing repeats every block's forward, about a quarter more FLOPs for
+# What each layout costs in speed. Sharding costs no compute: ZeRO-1 (ZeroRedundancyOptimizer under DDP) keeps DDP's
+# all-reduce and then broadcasts each rank's updated weights, half as much again and after the optimizer, not
+# overlapped; FSDP2 also moves about 1.5x DDP's bytes (weights gathered in forward and again in backward, gradients
+# reduce-scattered), overlapped with compute. Checkpointing repeats every block's forward, about a quarter more FLOPs for
 # GPT-2 (bench/flops.py: 1.24x at 124M, T = 1024), and no overlap hides compute.
 RECOMPUTE = "every block's forward again in backward (≈ +25% FLOPs)"
 SHARDING_COST = {
     "none": "",
-    "optimizer": "no extra compute; the same communication as DDP",
+    "optimizer": "no extra compute; about 1.5x DDP's communication, the weights' broadcast not overlapped",
     "full": "no extra compute; 1.5x DDP's communication, overlapped with compute",
 }
 

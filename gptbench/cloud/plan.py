@@ -27,7 +27,7 @@ from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
 
 DEFAULT_TOKENS_PER_STEP = 2**19  # 524,288: llm.c's run_gpt2_124M.sh (-d 524288) and nanoGPT's ~0.5M for GPT-2 124M
-FUTURE = "becomes measurable when the trainer has them (run --shard optimizer|full, --activation-checkpointing)"
+SWITCHES = "measure it with run --nproc N --shard optimizer|full, --activation-checkpointing"
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _label(w: Workload) -> str:
     parts = {"optimizer": "sharded optimizer state (ZeRO-1)", "full": "FSDP (weights, gradients, state sharded)"}
     labels = [parts[w.sharding]] if w.sharding != "none" else []
     labels += ["activation checkpointing"] if w.activation_checkpointing else []
-    return f"needs {' + '.join(labels)}: {FUTURE}" if labels else ""
+    return f"needs {' + '.join(labels)}: {SWITCHES}" if labels else ""
 
 
 def _bands(rate: float, band: tuple[float, float], train_h: float, setup_h: float, price: float | None) -> dict[str, Any]:
@@ -203,15 +203,17 @@ def gpu_option(
         label += "; " + scaling_evidence(spec, gpus)
         low, high = scaling_band()
         band = (band[0] * low, band[1] * high)
-    plain = (w.sharding, w.activation_checkpointing) == ("none", False)
-    measured = measured_on(spec, w, folder)[0] if plain and spec.name in measured_gpus(folder) else None
+    measured = measured_on(spec, w, folder)[0] if spec.name in measured_gpus(folder) else None  # same switches only
     if measured is not None:  # a measurement on this GPU and configuration wins over the projection
         basis, label = "measured", f"measured: {measured.source}"
         single = measured.tokens_per_sec / measured.gpus / (measured.scaling_efficiency or 1.0)
-        if measured.scaling_efficiency and gpus > 1:
+        if measured.scaling_efficiency and gpus == measured.gpus > 1:  # efficiency holds for its own GPU count
             efficiency, scaling_basis = measured.scaling_efficiency, f"measured ({measured.source})"
         slow, fast = measured.tokens_per_sec_p10, measured.tokens_per_sec_p90
         band = (slow / measured.tokens_per_sec, fast / measured.tokens_per_sec) if slow and fast else (1.0, 1.0)
+        if gpus > 1 and scaling_basis == "modelled":  # measured on another GPU count: the scaling model's band too
+            low, high = scaling_band()
+            band = (band[0] * low, band[1] * high)
     rate = single * gpus * efficiency
     train_h, setup = req.tokens / rate / 3600, _setup(req, w)
     cost = (train_h + setup.hours) * price if price is not None else None
@@ -399,7 +401,7 @@ def plan_assumptions(req: PlanRequest) -> list[str]:
         " micro-batch × accumulation × GPUs",
         "configuration: the fastest micro-batch that fits the memory model (weights, gradients, AdamW state, activations,"
         " 1 GB CUDA allowance) against the datasheet memory; where none fits, sharded optimizer state, then FSDP, then"
-        f" activation checkpointing: {FUTURE}",
+        f" activation checkpointing ({SWITCHES})",
         "speed: projected by gptbench's roofline model (evidence per row), or measured where the reports folder has this"
         " GPU and configuration; bands: the projection's held-out band, times the scaling model's on several GPUs",
         f"multi-GPU: gradient all-reduce over the link (spec table) overlapped with backward, × DDP_FACTOR {DDP_FACTOR} "

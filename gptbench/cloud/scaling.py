@@ -4,8 +4,9 @@ DDP all-reduces the gradients once per optimizer step (the micro-batches before 
 nanoGPT and gptbench's trainer do), in buckets that overlap the last micro-batch's backward; only the last bucket's
 all-reduce waits after backward, unless the whole all-reduce takes longer than that backward. A ring all-reduce of G
 bytes moves 2 x G x (n-1)/n through each GPU's link (NCCL's "bus bandwidth" convention, nccl-tests
-doc/PERFORMANCE.md). Sharded optimizer state (ZeRO-1) reduce-scatters the gradients and all-gathers the updated
-weights after the optimizer (the same bytes, the gather not overlapped); FSDP gathers every block's weights in forward
+doc/PERFORMANCE.md). Sharded optimizer state (ZeRO-1: torch's ZeroRedundancyOptimizer under DDP) keeps DDP's
+all-reduce and then sends each rank's updated weights to the others after the optimizer ((n-1)/n x G more, not
+overlapped); FSDP gathers every block's weights in forward
 and again in backward and reduce-scatters the gradients, every micro-batch, overlapped with that micro-batch's compute.
 
 What the link cannot explain (Python, hooks, bucket copies, torch.compile's graph splits under DDP) is one fitted
@@ -137,14 +138,13 @@ class StepPhases:
 
 
 def phases_for(w: Workload, spec: GpuSpec, single_tokens_per_sec: float | None = None) -> StepPhases:
-    """The projected step on one GPU, its times scaled to a measured single-GPU rate where one is given; activation
-    checkpointing runs each micro-batch's forward a second time, inside backward."""
+    """The projected step on one GPU, its times scaled to a measured single-GPU rate where one is given. Activation
+    checkpointing's recomputed block forwards are in `project`'s backward phase already (projection.step_ops)."""
     p = project(w, spec)
-    recompute = p.phase_time_s["forward"] if w.activation_checkpointing else 0.0
-    step = p.step_time_s + recompute
+    step = p.step_time_s
     scale = 1.0 if single_tokens_per_sec is None else (w.tokens_per_step / single_tokens_per_sec) / step
-    backward = (p.phase_time_s["backward"] + recompute) / w.grad_accum
-    micro = (p.phase_time_s["forward"] + p.phase_time_s["backward"] + recompute) / w.grad_accum
+    backward = p.phase_time_s["backward"] / w.grad_accum
+    micro = (p.phase_time_s["forward"] + p.phase_time_s["backward"]) / w.grad_accum
     return StepPhases(step * scale, micro * scale, backward * scale)
 
 
