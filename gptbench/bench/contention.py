@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gptbench.hardware.threads import usable_cpus
 from gptbench.reports.schema import Contention, OtherProcess
 from gptbench.reports.text import GB
 
@@ -180,7 +181,7 @@ def cpu_scope(
     limits. Else the CPUs of this process's CPU set (os.sched_getaffinity), from their own /proc/stat lines:
     machine-wide figures count CPUs this run never touches."""
     if cpus is None:
-        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+        cpus = usable_cpus()
     folder = cgroup_dir(root)
     quota = cgroup_quota_cpus(folder) if folder is not None else None
     if folder is not None and quota is not None and quota < len(cpus):
@@ -239,7 +240,7 @@ class ContentionWatch:
     """Made at the start of a run (the GPU readings), wrapped around the measured steps (`around`), read at the end."""
 
     def __init__(self, device: torch.device, nvml: Any = None, handle: Any = None) -> None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cpus = len(usable_cpus())
         load, _ = load_before()
         self.contention = Contention(load_avg_1m_before=load, cpus=cpus)
         if load is None:

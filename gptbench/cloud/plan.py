@@ -141,6 +141,17 @@ def _label(w: Workload) -> str:
     return f"needs {' + '.join(labels)}: {SWITCHES}" if labels else ""
 
 
+def _measured_band(rate: float, p10: float | None, p90: float | None) -> tuple[float, float]:
+    """A measured rate's band as factors on it: its p10 and p90 steps (none recorded: the rate itself)."""
+    return (p10 / rate, p90 / rate) if p10 and p90 else (1.0, 1.0)
+
+
+def _with_scaling(band: tuple[float, float]) -> tuple[float, float]:
+    """`band` widened by the scaling model's held-out band, for a rate that a modelled efficiency multiplies."""
+    low, high = scaling_band()
+    return band[0] * low, band[1] * high
+
+
 def _bands(rate: float, band: tuple[float, float], train_h: float, setup_h: float, price: float | None) -> dict[str, Any]:
     rates = (rate * band[0], rate * band[1])
     hours = (train_h / band[1] + setup_h, train_h / band[0] + setup_h)
@@ -201,19 +212,16 @@ def gpu_option(
     basis, scaling_basis, label = "projected", "modelled" if gpus > 1 else "none (one GPU)", evidence.label
     if gpus > 1:
         label += "; " + scaling_evidence(spec, gpus)
-        low, high = scaling_band()
-        band = (band[0] * low, band[1] * high)
+        band = _with_scaling(band)
     measured = measured_on(spec, w, folder)[0] if spec.name in measured_gpus(folder) else None  # same switches only
     if measured is not None:  # a measurement on this GPU and configuration wins over the projection
         basis, label = "measured", f"measured: {measured.source}"
         single = measured.tokens_per_sec / measured.gpus / (measured.scaling_efficiency or 1.0)
         if measured.scaling_efficiency and gpus == measured.gpus > 1:  # efficiency holds for its own GPU count
             efficiency, scaling_basis = measured.scaling_efficiency, f"measured ({measured.source})"
-        slow, fast = measured.tokens_per_sec_p10, measured.tokens_per_sec_p90
-        band = (slow / measured.tokens_per_sec, fast / measured.tokens_per_sec) if slow and fast else (1.0, 1.0)
+        band = _measured_band(measured.tokens_per_sec, measured.tokens_per_sec_p10, measured.tokens_per_sec_p90)
         if gpus > 1 and scaling_basis == "modelled":  # measured on another GPU count: the scaling model's band too
-            low, high = scaling_band()
-            band = (band[0] * low, band[1] * high)
+            band = _with_scaling(band)
     rate = single * gpus * efficiency
     train_h, setup = req.tokens / rate / 3600, _setup(req, w)
     cost = (train_h + setup.hours) * price if price is not None else None
@@ -301,8 +309,7 @@ def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Pat
         notes.append("electricity not priced: pass --kwh-price")
     if run.config.tokens_per_step != req.tokens_per_step:
         notes.append(f"measured at {run.config.tokens_per_step:,} tokens per step (asked {req.tokens_per_step:,})")
-    slow, fast = t.tokens_per_sec_p10, t.tokens_per_sec_p90
-    band = (slow / t.tokens_per_sec, fast / t.tokens_per_sec) if slow and fast else (1.0, 1.0)
+    band = _measured_band(t.tokens_per_sec, t.tokens_per_sec_p10, t.tokens_per_sec_p90)
     cost = (hours + setup.hours) * price if price is not None else None
     efficiency = t.scaling_efficiency or 1.0
     return Option(
