@@ -182,3 +182,13 @@ def test_checkpointing_recompute_is_counted_once() -> None:
     p, phases = project(w, spec), phases_for(w, spec)
     assert phases.step_s == pytest.approx(p.step_time_s)
     assert phases.backward_s == pytest.approx(p.phase_time_s["backward"] / w.grad_accum)
+
+
+def test_your_machine_keeps_the_switches_it_was_measured_with(tmp_path: Path) -> None:
+    """A report run with --shard optimizer and checkpointing is that configuration in the plan's row, not plain DDP."""
+    data = json.loads((REFERENCE / "20261128-232816_vm_amd-epyc.json").read_text())
+    data["runs"][0]["config"].update(shard="optimizer", activation_checkpointing=True)
+    (tmp_path / "mine.json").write_text(json.dumps(data))
+    args = ["plan", "--tokens", "10e9", "--reports-dir", str(tmp_path), "--json"]
+    (own,) = [o for o in json.loads(runner.invoke(app, args).stdout)["options"] if o["kind"] == "own"]
+    assert (own["sharding"], own["activation_checkpointing"]) == ("optimizer", True)

@@ -321,6 +321,8 @@ def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Pat
         f"measured: {path} ({t.config})",
         micro_batch=run.config.micro_batch,
         grad_accum=run.config.grad_accum,
+        sharding=run.config.shard,
+        activation_checkpointing=run.config.activation_checkpointing,
         fits=True,
         tokens_per_sec=t.tokens_per_sec,
         scaling_efficiency=efficiency,
