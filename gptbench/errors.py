@@ -40,3 +40,12 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (its type's name when it has none), cut to `limit`."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+class WriteFailed(GptbenchError):
+    """A file could not be written (disk full, read-only, no permission, folder gone): `path` and the OS's reason.
+    The measurement it would have held is still in memory: the CLI says this in a line, prints the result, exits 1."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path, self.reason = path, reason

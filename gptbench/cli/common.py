@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gptbench.errors import GptbenchError
+from gptbench.errors import GptbenchError, WriteFailed
 
 app = typer.Typer(
     help="How fast does this machine train GPT-2, and what would a whole run cost?",
@@ -25,21 +25,54 @@ err = Console(stderr=True)
 
 # Any: a command of any signature, its arguments and result passed through untouched; `friendly` keeps its type.
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+# The files this command could not write (said on stderr as each failed): the command still prints its result,
+# then exits 1. Reset by `friendly` at the start of each command.
+_unwritten: list[WriteFailed] = []
+
+
+def say_unwritten(failure: WriteFailed) -> None:
+    """One line naming the file and the OS's reason; the command then goes on to print its result and exits 1."""
+    _unwritten.append(failure)
+    err.print(f"[red]error:[/red] {escape(str(failure))}; the result is printed instead", highlight=False, soft_wrap=True)
+
+
+def warn(lines: list[str]) -> None:
+    """Each line as a yellow warning on stderr (stdout keeps the result, or the JSON, alone)."""
+    for line in lines:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def kept(write: Callable[[], T]) -> T | None:
+    """`write()`'s value, or None when it could not write its file (said in a line; the command will exit 1)."""
+    try:
+        return write()
+    except WriteFailed as e:
+        say_unwritten(e)
+        return None
 
 
 def friendly(fn: F) -> F:
-    """Turn a GptbenchError into one red line and exit code 2; Ctrl-C into exit code 130."""
+    """Turn a GptbenchError into one red line and exit code 2; Ctrl-C into exit code 130; a file that could not be
+    written (see `kept`) into exit code 1 once the result is printed."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _unwritten.clear()
         try:
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
+        except WriteFailed as e:  # a write no command caught: said, but its result could not be printed
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except GptbenchError as e:
             err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]")
             raise typer.Exit(130) from None
+        if _unwritten:
+            raise typer.Exit(1)
+        return value
 
     return wrapper  # type: ignore[return-value]
 

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cli.common import DECIDE, app, friendly, out, warn
 from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
@@ -19,6 +19,7 @@ from gptbench.cloud.workload import Workload
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 from gptbench.model.config import GPTConfig, count_params
+from gptbench.reports.store import scan_reports
 
 
 @app.command(name="estimate", rich_help_panel=DECIDE)
@@ -80,6 +81,8 @@ def estimate_command(
         raise GptbenchError(
             "--explain breaks down one GPU's step: use it with --gpu NAME or a report, not --catalog/--tokens-per-sec"
         )
+    if report is None and tokens_per_sec is None:  # the folder is read: a bad file in it is skipped, said once
+        warn(scan_reports(reports_dir)[1])
     if catalog:
         if tokens_per_sec is not None or report is not None:
             raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, kept, out, say_unwritten
 from gptbench.cli.preload import prepare_allocator
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
@@ -31,9 +31,11 @@ def _datasheet(device: torch.device) -> dict[str, float]:
     return {k: v for k, v in peaks.items() if v}
 
 
-def measure_and_write_peak(device_name: str, budget_s: float, label: str | None, out_dir: Path, as_json: bool = False) -> Path:
+def measure_and_write_peak(
+    device_name: str, budget_s: float, label: str | None, out_dir: Path, as_json: bool = False
+) -> Path | None:
     """Measure the peak on `device_name`, write it as a report and print its table (or the report as JSON); returns the
-    path."""
+    path (None when it could not be written: said in a line, the table still printed)."""
     import torch
 
     from gptbench.bench.runner import new_report
@@ -55,29 +57,33 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
         torch.cuda.empty_cache()  # leave the memory to the runs that follow (suite)
     report = new_report(device, label)
     report.peak = peak
-    path = write_report(report, out_dir)
+    path = kept(lambda: write_report(report, out_dir))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
-        err.print(f"report: {path}", soft_wrap=True, highlight=False)
     else:
         out.print(peak_table(peak, _datasheet(device)))
-        out.print(f"report: {path}", soft_wrap=True, highlight=False)
+    if path is not None:
+        (err if as_json else out).print(f"report: {path}", soft_wrap=True, highlight=False)
     return path
 
 
-def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path:
+def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path | None:
     """`gptbench peak` in its own process, its table passed through (with `show`): the suite's process then never holds
-    a CUDA context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it."""
+    a CUDA context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it.
+    None when the child measured but could not write its report (exit 1; it said why on stderr)."""
     import subprocess
     import sys
 
-    from gptbench.errors import GptbenchError
+    from gptbench.errors import GptbenchError, WriteFailed
 
     cmd = [sys.executable, "-m", "gptbench", "peak", "--device", device, "--budget-s", str(budget_s), "--label", "suite-peak"]
     proc = subprocess.run([*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, text=True, check=False)
     if show:
         out.print(proc.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
     found = [line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith("report:")]
+    if proc.returncode == 1 and not found:
+        say_unwritten(WriteFailed(out_dir, "the peak's report was not written (the reason is above)"))
+        return None
     if proc.returncode != 0 or not found:
         raise GptbenchError(f"gptbench peak --device {device} failed (exit code {proc.returncode}); run it alone to see why")
     return Path(found[-1])
@@ -135,17 +141,17 @@ def suite(
     config = resolve_config(
         opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
     )
-    paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]
-    reports = [load_report(paths[0])]
+    peak_path = peak_in_child(config.device, budget_s, out_dir, show=not as_json)
+    paths, reports = ([peak_path], [load_report(peak_path)]) if peak_path is not None else ([], [])
     with err.status(f"run at the default configuration ({config.device})…"):
         default_run = run_in_subprocess(config)
     reports.append(new_report(config.torch_device, "suite-default", [default_run]))
-    paths.append(finish_report(reports[-1], out_dir))
+    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
     if not as_json:
         print_run_summary(out, reports[-1], default_run, paths[-1])
     runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
-    paths.append(finish_report(reports[-1], out_dir))
+    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
     if not as_json:
         print_run_summary(out, reports[-1], runs[0], paths[-1])
     ok = [r for r in runs if r.result.status == "ok"]
@@ -153,10 +159,10 @@ def suite(
     # On a GPU the default configuration is the ladder's top rung: its runs are not measured twice.
     measured = {config: default_run, **{dataclasses.replace(config, micro_batch=r.config.micro_batch): r for r in ok}}
     reports.append(new_report(config.torch_device, "suite-ablate"))
-    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)
+    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)  # None: not written
     said = err if as_json else out  # with --json, stdout holds the JSON alone
     said.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
-    for path in paths:
+    for path in (p for p in paths if p is not None):
         said.print(f"  {path}", soft_wrap=True, highlight=False)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in reports]))

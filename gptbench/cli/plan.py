@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cli.common import DECIDE, app, friendly, kept, out, warn
 from gptbench.cloud.plan import DEFAULT_TOKENS_PER_STEP, PlanRequest, make_plan
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.model.config import GPTConfig, count_params
+from gptbench.reports.store import scan_reports
 
 
 @app.command(name="plan", rich_help_panel=DECIDE)
@@ -51,9 +52,9 @@ def plan_command(
         total, how, model, seq, tokens_per_step, max_hours, budget, kwh_price, power_w, gpu, gpus, price,
         checkpoint_every or None, data,
     )  # fmt: skip
+    warn(scan_reports(reports_dir)[1])  # a bad file in the folder is skipped, not fatal
     plan = make_plan(request, reports_dir, catalog_file)
-    if "--html" in targets:
-        write_new(targets["--html"], to_html(plan), force)
+    html_path = kept(lambda: write_new(targets["--html"], to_html(plan), force)) if "--html" in targets else None
     if as_json:
         out.print_json(json.dumps(plan.to_dict()))
         return
@@ -65,5 +66,5 @@ def plan_command(
     out.print("[bold]assumptions[/bold]")
     for line in plan.assumptions:
         out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
-    if "--html" in targets:
-        out.print(f"wrote {targets['--html']}")
+    if html_path is not None:
+        out.print(f"wrote {html_path}")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gptbench.cli.common import DATA, app, err, friendly, out
+from gptbench.cli.common import DATA, app, err, friendly, out, say_unwritten
 
 if TYPE_CHECKING:
     from gptbench.data.prepare import PrepareProgress, PrepareResult
@@ -78,7 +78,7 @@ def prepare(
 ) -> None:
     """Tokenize parquet (FineWeb), jsonl or text with GPT-2's BPE into llm.c-format token shards."""
     from gptbench.data.corpus import parse_separator, resolve_inputs
-    from gptbench.data.prepare import PrepareConfig, PrepareInterrupted, default_workers, parse_count
+    from gptbench.data.prepare import PrepareConfig, PrepareIncomplete, PrepareInterrupted, default_workers, parse_count
 
     config = PrepareConfig(
         inputs=resolve_inputs(inputs),
@@ -102,6 +102,9 @@ def prepare(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+    except PrepareIncomplete as e:  # said in a line; what was written is still printed, then exit 1
+        say_unwritten(e)
+        result = e.result
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:

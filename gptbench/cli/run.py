@@ -10,7 +10,7 @@ import typer
 
 from gptbench.cli import ddp
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, kept, out
 from gptbench.cli.preload import prepare_allocator
 from gptbench.cli.progress import measure_with_progress
 
@@ -104,7 +104,7 @@ def run(
     else:
         runs = [measure_with_progress(config, err.is_terminal or not as_json)]
     report = new_report(config.torch_device, label, runs)
-    path = finish_report(report, out_dir)
+    path = kept(lambda: finish_report(report, out_dir))  # a failed write is said; the numbers are still printed
     best = runs[0]
     if as_json:
         out.print_json(json.dumps(report.to_dict()))

@@ -24,7 +24,7 @@ from gptbench.cloud.workload import Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.reports.schema import Run
-from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.store import find_reports, load_report, scan_reports
 
 DEFAULT_TOKENS_PER_STEP = 2**19  # 524,288: llm.c's run_gpt2_124M.sh (-d 524288) and nanoGPT's ~0.5M for GPT-2 124M
 SWITCHES = "measure it with run --nproc N --shard optimizer|full, --activation-checkpointing"
@@ -252,7 +252,7 @@ def own_options(req: PlanRequest, folder: Path) -> list[Option]:
     """Every report in `folder` as a machine of yours: its fastest ok run of the asked model and sequence length,
     measured, priced by electricity at --kwh-price; a report of other models is listed with that said."""
     base, options = _base(req), []
-    for path in find_reports(folder):
+    for path in scan_reports(folder)[0]:  # an unreadable file is no machine: the command warns about it
         try:
             report, raw, _ = pick_run(path)
         except GptbenchError as e:

@@ -18,7 +18,7 @@ from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
 from gptbench.reports.schema import Report, Run
-from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.store import find_reports, load_report, scan_reports
 from gptbench.reports.text import describe_config
 
 
@@ -133,8 +133,9 @@ def from_report(
 
 
 def newest_report(folder: str | Path) -> Path:
-    """The most recently written report in `folder`, or an error saying how to get one."""
-    found = find_reports(folder)
+    """The most recently written report in `folder` that this gptbench reads (see `scan_reports`), or an error saying
+    how to get one."""
+    found = scan_reports(folder)[0]
     if not found:
         raise GptbenchError(
             f"no report in {folder}/: run `gptbench run` first, or pass --report FILE, --tokens-per-sec N or --gpu NAME"
