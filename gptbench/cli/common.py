@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
@@ -10,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from gptbench.errors import GptbenchError, WriteFailed
+from gptbench.errors import GptbenchError, Stopped, WriteFailed, stop_signal
 
 app = typer.Typer(
     help="How fast does this machine train GPT-2, and what would a whole run cost?",
@@ -52,24 +55,59 @@ def kept(write: Callable[[], T]) -> T | None:
         return None
 
 
+_received: list[int] = []  # the stop signals this command received, in order
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise Stopped(signum)
+
+
+def last_stop_signal() -> int:
+    """The last stop signal received (SIGINT when none came through the handler: Ctrl-C's own KeyboardInterrupt)."""
+    return _received[-1] if _received else signal.SIGINT
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Stopped (a KeyboardInterrupt) where the program is: a measurement keeps its steps
+    and `subprocess.run` kills its child on the way out. SIGTERM's default would end the process at once, leaving
+    its children running and its measurement unsaved."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers are the main thread's alone
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def exit_for(error: BaseException) -> typer.Exit:
+    """The exit of a command ended by a stop signal: 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
+    return typer.Exit(128 + stop_signal(error))
+
+
 def friendly(fn: F) -> F:
-    """Turn a GptbenchError into one red line and exit code 2; Ctrl-C into exit code 130; a file that could not be
-    written (see `kept`) into exit code 1 once the result is printed."""
+    """Turn a GptbenchError into one red line and exit code 2; SIGINT (Ctrl-C) and SIGTERM into exit codes 130 and
+    143; a file that could not be written (see `kept`) into exit code 1 once the result is printed."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _unwritten.clear()
         try:
-            value = fn(*args, **kwargs)
+            with stop_signals_raise():
+                value = fn(*args, **kwargs)
         except WriteFailed as e:  # a write no command caught: said, but its result could not be printed
             err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except GptbenchError as e:
             err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/yellow]")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:
+            err.print(f"[yellow]interrupted[/yellow] ({e if isinstance(e, Stopped) else 'SIGINT'})", highlight=False)
+            raise exit_for(e) from None
         if _unwritten:
             raise typer.Exit(1)
         return value

@@ -149,11 +149,13 @@ def suite(
     paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
     if not as_json:
         print_run_summary(out, reports[-1], default_run, paths[-1])
-    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+    runs, stopped = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
     reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
     paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
     if not as_json:
         print_run_summary(out, reports[-1], runs[0], paths[-1])
+    if stopped is not None:  # the finished candidates are written above; the ladder is not started
+        raise stopped
     ok = [r for r in runs if r.result.status == "ok"]
     largest = max(r.config.micro_batch for r in ok) if ok else None
     # On a GPU the default configuration is the ladder's top rung: its runs are not measured twice.

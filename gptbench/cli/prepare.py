@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gptbench.cli.common import DATA, app, err, friendly, out, say_unwritten
+from gptbench.cli.common import DATA, app, err, exit_for, friendly, out, say_unwritten
 
 if TYPE_CHECKING:
     from gptbench.data.prepare import PrepareProgress, PrepareResult
@@ -101,7 +101,7 @@ def prepare(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise exit_for(e) from None
     except PrepareIncomplete as e:  # said in a line; what was written is still printed, then exit 1
         say_unwritten(e)
         result = e.result

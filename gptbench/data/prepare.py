@@ -29,7 +29,7 @@ import numpy as np
 
 from gptbench.data.corpus import read_documents, split_long
 from gptbench.data.shards import write_shard
-from gptbench.errors import GptbenchError, WriteFailed
+from gptbench.errors import GptbenchError, WriteFailed, stop_signal
 
 Piece = tuple[str, bool]  # (text, starts a new document): long documents are cut into several pieces
 SUFFIX_SCALE = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
@@ -142,9 +142,9 @@ class PrepareIncomplete(WriteFailed):
 class PrepareInterrupted(KeyboardInterrupt):
     """Ctrl-C during a prepare; `shards` are the complete ones (the shard in progress was never named as a shard)."""
 
-    def __init__(self, shards: tuple[Path, ...]) -> None:
+    def __init__(self, shards: tuple[Path, ...], signum: int = 2) -> None:
         super().__init__(f"{len(shards)} complete shards")
-        self.shards = shards
+        self.shards, self.signum = shards, signum  # the stop signal: SIGINT (Ctrl-C) or SIGTERM
 
 
 def _documents(path: Path, config: PrepareConfig) -> Iterator[tuple[str, bool, int]]:
@@ -319,8 +319,8 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
         writer.close()
         if not tokens:
             raise GptbenchError("the inputs hold no text (every document was empty)")
-    except KeyboardInterrupt:
-        raise PrepareInterrupted(tuple(writer.shards)) from None
+    except KeyboardInterrupt as e:
+        raise PrepareInterrupted(tuple(writer.shards), stop_signal(e)) from None
     except WriteFailed as e:  # the shards before it are whole; the tokens counted are those they hold
         written = sum(writer.shard_tokens[: len(writer.shards)])
         result = PrepareResult(tuple(writer.shards), documents, written, time.perf_counter() - start, workers)
