@@ -229,7 +229,7 @@ def test_estimate_never_imports_torch(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
-    assert "gptbench.cloud.projection" in imported
+    assert "gptbench.predict.projection" in imported
     assert not [m for m in imported if m.split(".")[0] in ("torch", "pandas", "numpy")]
 
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from gptbench.cli import app
 from gptbench.cloud.answers import pareto
 from gptbench.cloud.plan import Option, PlanRequest, make_plan
-from gptbench.cloud.projection import project
-from gptbench.cloud.scaling import (
+from gptbench.predict.projection import project
+from gptbench.predict.scaling import (
     DDP_FACTOR,
     SCALING_BOUND,
     SCALING_LEAVE_ONE_OUT,
@@ -175,7 +175,7 @@ def test_checkpointing_recompute_is_counted_once() -> None:
     them again (they did: a checkpointed 1558M step on an H100 came out 1.25x the projection's)."""
     from dataclasses import replace
 
-    from gptbench.cloud.scaling import phases_for
+    from gptbench.predict.scaling import phases_for
 
     spec = find_gpu("h100-sxm")
     w = replace(workload_for("1558m", 1024, 4, "bf16", True, "sdpa", 4), activation_checkpointing=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gptbench.cloud.calibration import fit, published_points, report_points
-from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Efficiencies, Op, op_time_s, project, step_ops
+from gptbench.predict.calibration import fit, published_points, report_points
+from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, Efficiencies, Op, op_time_s, project, step_ops
 from gptbench.cloud.throughput import workload_for
-from gptbench.cloud.workload import CONTEXT_GB, Workload, memory_estimate_gb
+from gptbench.predict.workload import CONTEXT_GB, Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 
@@ -153,7 +153,7 @@ def test_book_presets_are_projected_as_the_books_model() -> None:
 def test_memory_model_learns_sharding_and_checkpointing() -> None:
     """Each switch moves the estimate the way it moves real memory, by the parts it touches, and sharding over one
     rank changes nothing. GPT-2 1558M at micro-batch 16 on one GPU is the "85.3 GB" `estimate` prints today."""
-    from gptbench.cloud.workload import memory_breakdown, memory_estimate_gb, workload_of
+    from gptbench.predict.workload import memory_breakdown, memory_estimate_gb, workload_of
     from gptbench.model.config import PRESETS
 
     base = dict(seq_len=1024, micro_batch=16)

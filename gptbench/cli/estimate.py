@@ -15,7 +15,7 @@ from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
 from gptbench.cloud.tokens import parse_tokens
-from gptbench.cloud.workload import Workload
+from gptbench.predict.workload import Workload
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 from gptbench.model.config import GPTConfig, count_params
@@ -170,7 +170,7 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
 
 def _what_fits(w: Workload, t: Throughput) -> str:
     """The cheapest switch that the memory model says makes the workload fit, or a smaller batch."""
-    from gptbench.cloud.fit import cheapest_fit
+    from gptbench.predict.fit import cheapest_fit
 
     fit = cheapest_fit(w, t.memory_capacity_gb) if w is not None and t.memory_capacity_gb else None
     if fit is None:

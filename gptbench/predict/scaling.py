@@ -20,9 +20,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gptbench.cloud.projection import project
-from gptbench.cloud.validation import HELD_OUT_BOUND
-from gptbench.cloud.workload import Workload
+from gptbench.predict.projection import project
+from gptbench.predict.validation import HELD_OUT_BOUND
+from gptbench.predict.workload import Workload
 from gptbench.hardware.specs import GpuSpec, find_gpu
 
 GPUS_PER_NODE = 8  # every multi-GPU offer in prices.csv is one node of at most 8 GPUs (HGX/DGX boards hold 8)
@@ -200,7 +200,7 @@ def point_ratios(points: Sequence[ScalingPoint] = SCALING_POINTS) -> list[float]
 
 def leave_one_out_errors(points: Sequence[ScalingPoint] = SCALING_POINTS) -> list[tuple[str, float]]:
     """Each point's node rate predicted with DDP_FACTOR fitted on the others: (name, ln(predicted / measured)), the
-    symmetric error the single-GPU projection's band uses (cloud/validation.py)."""
+    symmetric error the single-GPU projection's band uses (predict/validation.py)."""
     ratios = point_ratios(points)
     errors = []
     for i, point in enumerate(points):

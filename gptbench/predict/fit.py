@@ -10,8 +10,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gptbench.cloud.scaling import modelled_efficiency, phases_for
-from gptbench.cloud.workload import MemoryBreakdown, Workload, memory_breakdown, memory_estimate_gb
+from gptbench.predict.scaling import modelled_efficiency, phases_for
+from gptbench.predict.workload import MemoryBreakdown, Workload, memory_breakdown, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
 

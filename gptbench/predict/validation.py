@@ -14,8 +14,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu
-from gptbench.cloud.projection import Efficiencies
+from gptbench.predict.calibration import CalibrationPoint, fit, projected_per_gpu
+from gptbench.predict.projection import Efficiencies
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, gpu_specs
 
