@@ -178,8 +178,8 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 
 def test_memory_figures_are_the_codes() -> None:
-    from gptbench.predict.calibration import published_points
     from gptbench.cloud.throughput import workload_for
+    from gptbench.predict.calibration import published_points
     from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
 
     doc = "docs/methodology.md"
@@ -220,6 +220,7 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     exceptions, the bands widened to them and the extrapolations' wider band."""
     import math
 
+    from gptbench.hardware.specs import find_gpu
     from gptbench.predict.validation import (
         EXCEPTIONS,
         EXTRAPOLATION_WIDTH,
@@ -227,7 +228,6 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
         band_factors,
         evidence_for,
     )
-    from gptbench.hardware.specs import find_gpu
 
     doc = "docs/methodology.md"
     rows = [line for line in text_of(doc).splitlines() if line.startswith("| ") and line.rstrip().endswith("% |")]
@@ -278,10 +278,10 @@ def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> Non
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
     """The efficiencies, the A100-only fits, the modelled compile and vocabulary gains, and the MFUs of the misses."""
     from gptbench.bench.flops import flops_per_token
-    from gptbench.predict.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
-    from gptbench.predict.projection import EFFICIENCIES
     from gptbench.hardware.specs import find_gpu
     from gptbench.model.config import GPTConfig
+    from gptbench.predict.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
+    from gptbench.predict.projection import EFFICIENCIES
 
     doc = "docs/methodology.md"
     assert_quoted(f"**memory efficiency {EFFICIENCIES.memory:.2f}**", doc)

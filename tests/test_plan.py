@@ -15,6 +15,9 @@ from typer.testing import CliRunner
 from gptbench.cli import app
 from gptbench.cloud.answers import pareto
 from gptbench.cloud.plan import Option, PlanRequest, make_plan
+from gptbench.cloud.setup import COMPILE_FIRST_STEP_S
+from gptbench.cloud.throughput import workload_for
+from gptbench.hardware.specs import find_gpu
 from gptbench.predict.projection import project
 from gptbench.predict.scaling import (
     DDP_FACTOR,
@@ -24,9 +27,6 @@ from gptbench.predict.scaling import (
     leave_one_out_errors,
     point_ratios,
 )
-from gptbench.cloud.setup import COMPILE_FIRST_STEP_S
-from gptbench.cloud.throughput import workload_for
-from gptbench.hardware.specs import find_gpu
 
 runner = CliRunner()
 REFERENCE = Path(__file__).resolve().parent.parent / "reports" / "reference"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gptbench.hardware.specs import find_gpu
 from gptbench.predict.calibration import PUBLISHED_FILE, SINGLE_STEP_WEIGHT, published_points, report_points
 from gptbench.predict.validation import (
     EXCEPTIONS,
@@ -21,7 +22,6 @@ from gptbench.predict.validation import (
     leave_one_out,
     leave_one_source_out,
 )
-from gptbench.hardware.specs import find_gpu
 
 REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports" / "reference"
 

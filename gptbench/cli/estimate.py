@@ -15,10 +15,10 @@ from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
 from gptbench.cloud.tokens import parse_tokens
-from gptbench.predict.workload import Workload
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 from gptbench.model.config import GPTConfig, count_params
+from gptbench.predict.workload import Workload
 
 
 @app.command(name="estimate", rich_help_panel=DECIDE)

@@ -14,15 +14,15 @@ from typing import Any
 
 from gptbench.cloud.answers import Answer, answers, pareto
 from gptbench.cloud.estimate import RunPlan, Throughput, electricity_for
-from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
 from gptbench.cloud.prices import Offer, current_offers
-from gptbench.predict.scaling import DDP_FACTOR, SCALING_BOUND, SCALING_POINTS, scaling_band, scaling_evidence
 from gptbench.cloud.setup import Setup, setup_for, setup_lines
 from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision_for, workload_for
-from gptbench.predict.validation import evidence_for
-from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
+from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
+from gptbench.predict.scaling import DDP_FACTOR, SCALING_BOUND, SCALING_POINTS, scaling_band, scaling_evidence
+from gptbench.predict.validation import evidence_for
+from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
 

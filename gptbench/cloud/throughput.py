@@ -11,12 +11,12 @@ from typing import Any
 
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.prices import Offer, current_offers
-from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, project
-from gptbench.predict.validation import band_basis, evidence_for
-from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
+from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, project
+from gptbench.predict.validation import band_basis, evidence_for
+from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
 from gptbench.reports.text import describe_config

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gptbench.predict.workload import FP32, Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
+from gptbench.predict.workload import FP32, Workload, memory_estimate_gb
 
 
 @dataclass(frozen=True)

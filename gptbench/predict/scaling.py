@@ -20,10 +20,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gptbench.hardware.specs import GpuSpec, find_gpu
 from gptbench.predict.projection import project
 from gptbench.predict.validation import HELD_OUT_BOUND
 from gptbench.predict.workload import Workload
-from gptbench.hardware.specs import GpuSpec, find_gpu
 
 GPUS_PER_NODE = 8  # every multi-GPU offer in prices.csv is one node of at most 8 GPUs (HGX/DGX boards hold 8)
 # NCCL reaches about 2/3 of the datasheet's per-direction NVLink figure: all_reduce busbw ~200 GB/s of 300 GB/s on
