@@ -135,7 +135,7 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
     table.add_column()
     table.add_row("tokens", f"{e.plan.tokens:,.0f}")
     rate = f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}"
-    if e.hours_range and t.basis == "projected":
+    if e.hours_range and t.basis in ("carried", "projected"):
         slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
         rate += f"  ({t.range_basis}: {slow:,.0f}–{fast:,.0f})"
     table.add_row("throughput", rate)
@@ -144,12 +144,12 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
     time = _hours(e.hours)
     if e.hours_range:
         time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
-    table.add_row("time" + label if t.basis == "projected" else "time", time)
+    table.add_row("time" + label if t.basis in ("carried", "projected") else "time", time)
     if e.cost_usd is not None:
         cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
         if e.cost_range_usd:
             cost += f"  (range {_money(e.cost_range_usd[0])}–{_money(e.cost_range_usd[1])})"
-        table.add_row("cost" + label if t.basis == "projected" else "cost", cost)
+        table.add_row("cost" + label if t.basis in ("carried", "projected") else "cost", cost)
     if e.electricity is not None:
         el = e.electricity
         table.add_row(
@@ -158,7 +158,8 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
         )
     if t.memory_gb is not None:
         fits = {True: "fits", False: "does NOT fit", None: "capacity unknown"}[t.fits]
-        table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
+        memory = f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch"
+        table.add_row(f"memory ({'measured' if t.memory_measured else 'est.'})", memory)
     out.print(table)
     if t.fits is False:
         what = _what_fits(workload, t)
@@ -245,9 +246,8 @@ def _print_catalog(catalog: Catalog, as_json: bool) -> None:
         if e.cost_range_usd:
             cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"
         basis = e.throughput.basis
-        if e.throughput.evidence:  # what backs a projection, in a word: the full label is in --json
-            short = {"validated:": "validated", "same": "same arch", "datasheet": "datasheet"}
-            basis += "\n" + short.get(e.throughput.evidence.split()[0], "")
+        if e.throughput.basis == "projected" and e.throughput.evidence:  # in a word; the full label is in --json
+            basis += "\n" + ("same arch" if "GPUs were" in e.throughput.evidence else "no relative")
         table.add_row(*head, f"{e.tokens_per_sec:,.0f}", basis, time, cost, fits)
     if rows:
         dates = sorted(r.offer.observed for r in rows)

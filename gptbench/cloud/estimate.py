@@ -43,6 +43,7 @@ class Throughput:
     scaling_efficiency: float | None = None  # measured multi-GPU efficiency (report), when present
     memory_gb: float | None = None  # projected peak memory (projections only)
     memory_capacity_gb: float | None = None
+    memory_measured: bool = False  # memory_gb is a reserved figure measured at this configuration (+ context)
     notes: tuple[str, ...] = ()
     device: str = "GPU"  # what `gpus` counts: GPU, or CPU / MPS for reports measured there
 
@@ -70,6 +71,7 @@ class Throughput:
             "scaling_efficiency": self.scaling_efficiency,
             "memory_estimate_gb": self.memory_gb,
             "memory_capacity_gb": self.memory_capacity_gb,
+            "memory_measured": self.memory_measured,
             "fits": self.fits,
         }
 

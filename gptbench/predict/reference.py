@@ -11,14 +11,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from gptbench.predict.calibration import CalibrationPoint, published_points, report_points
+from gptbench.predict.projection import CALIBRATED_ON
 from gptbench.predict.workload import Workload
 
 REFERENCE_DIR = Path(__file__).with_name("reference")  # package data: `pip install` without the checkout has it
 
-# What makes two steps the same configuration for speed: everything in a Workload but how it is split into optimizer
-# steps (grad_accum: the optimizer's share of a step is modelled and small), the ranks' count (tokens/s is per GPU
-# here) and the positions' table (its size costs nothing per token).
-NOT_CONFIGURATION = ("grad_accum", "world_size", "block_size")
+# What makes two steps the same configuration for speed: everything in a Workload but the ranks' count (tokens/s is
+# per GPU here) and the positions' table (its size costs nothing per token). Gradient accumulation counts: the
+# optimizer runs once per step, so 32 micro-batches per step spread its cost 32 times thinner.
+NOT_CONFIGURATION = ("world_size", "block_size")
 CONFIGURATION = tuple(f.name for f in fields(Workload) if f.name not in NOT_CONFIGURATION)
 
 
@@ -49,11 +50,19 @@ def single_step(point: CalibrationPoint) -> bool:
 
 
 def provenance(point: CalibrationPoint) -> str:
-    """`measured by gptbench on 2026-12-04 (median of 30 steps)`."""
-    quality = f", {point.quality}" if point.quality else ""
-    return f"measured by {point.measured_by or point.source_group} on {point.observed}{quality}"
+    """`by gptbench (2026-12-04; median of 30 steps)`: who measured the point, when, and what the figure is."""
+    quality = f"; {point.quality}" if point.quality else ""
+    return f"by {point.measured_by or point.source_group} ({point.observed}{quality})"
 
 
 def point_name(point: CalibrationPoint) -> str:
     """A point as a reader finds it: a calibration.csv row name, or a reference report file and run."""
     return point.name.replace("#", " run ") if "#" in point.name else f"calibration.csv {point.name}"
+
+
+def fitted_on() -> str:
+    """What the roofline's efficiencies were fitted on, counted by kind: `19 published measurements + 2 gptbench
+    reference runs`."""
+    published = {p.name for p in published_points()}
+    mine = [name for name in CALIBRATED_ON if name not in published]
+    return f"{len(CALIBRATED_ON) - len(mine)} published measurements + {len(mine)} gptbench reference runs"
