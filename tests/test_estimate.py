@@ -139,8 +139,9 @@ def test_a_gpu_measured_elsewhere_is_carried_and_one_nobody_measured_is_projecte
     result = runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--price", "2.69"])
     assert result.exit_code == 0, result.output
     assert "carried" in result.output and "time (carried)" in result.output and "Any-Winter-4079" in result.output
-    data = json.loads(runner.invoke(app, ["estimate", "--gpu", "rtx4080", "--reports-dir", str(tmp_path), "--json"]).stdout)
-    assert data["basis"] == "projected" and data["throughput"]["fits"] is False  # 16 GB at micro-batch 16
+    args = ["estimate", "--gpu", "rtx4080", "--batch", "32", "--reports-dir", str(tmp_path), "--json"]
+    data = json.loads(runner.invoke(app, args).stdout)
+    assert data["basis"] == "projected" and data["throughput"]["fits"] is False  # 16 GB at micro-batch 32
 
 
 def test_catalog_is_ranked_by_cost_and_a_measurement_wins(tmp_path: Path) -> None:

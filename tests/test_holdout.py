@@ -26,7 +26,7 @@ def points() -> list:
 def test_the_stored_transfer_table_is_what_the_reference_set_gives_today(points: list) -> None:
     fresh = transfers(points)
     assert [(t.start, t.target, t.unaligned) for t in fresh] == [(t.start, t.target, t.unaligned) for t in TRANSFERS]
-    for new, stored in zip(fresh, TRANSFERS):
+    for new, stored in zip(fresh, TRANSFERS, strict=True):
         assert new.error == pytest.approx(stored.error, abs=0.002), (new, "rerun projection_vs_measured.py --holdout")
     assert {t.gpu for t in TRANSFERS} == {"a100-sxm4-40gb", "h200"}  # the book's A100 rows and the three H200 runs
 
@@ -34,7 +34,7 @@ def test_the_stored_transfer_table_is_what_the_reference_set_gives_today(points:
 def test_the_stored_gpu_table_holds_out_every_gpu_with_its_sources(points: list) -> None:
     fresh = gpus_held_out(points)
     assert [(g.point, g.gpu) for g in fresh] == [(g.point, g.gpu) for g in GPUS_HELD_OUT]
-    for new, stored in zip(fresh, GPUS_HELD_OUT):
+    for new, stored in zip(fresh, GPUS_HELD_OUT, strict=True):
         assert new.error == pytest.approx(stored.error, abs=0.002), (new, "rerun projection_vs_measured.py --holdout")
     assert len(GPUS_HELD_OUT) == len(points)
 

@@ -20,8 +20,8 @@ from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
+from gptbench.predict.order import estimate_for
 from gptbench.predict.scaling import DDP_FACTOR, SCALING_BOUND, SCALING_POINTS, scaling_band, scaling_evidence
-from gptbench.predict.validation import evidence_for
 from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
@@ -207,9 +207,11 @@ def gpu_option(
             memory_capacity_gb=spec.memory_gb,
             problem=what_would_fit(base, spec, gpus),
         )
-    w, evidence = config.workload, evidence_for(spec)
-    single, efficiency, band = config.single_tokens_per_sec, config.efficiency, evidence.band
-    basis, scaling_basis, label = "projected", "modelled" if gpus > 1 else "none (one GPU)", evidence.label
+    w, efficiency = config.workload, config.efficiency
+    # One GPU's rate in the order of predict/order.py (measured, carried, projected); the step as one GPU runs it.
+    found = estimate_for(spec, replace(w, world_size=1, sharding="none"))
+    single, band = found.tokens_per_sec, _measured_band(found.tokens_per_sec, found.low, found.high)
+    basis, scaling_basis, label = found.step, "modelled" if gpus > 1 else "none (one GPU)", found.label
     if gpus > 1:
         label += "; " + scaling_evidence(spec, gpus)
         band = _with_scaling(band)

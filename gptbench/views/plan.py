@@ -55,7 +55,7 @@ def options_table(plan: Plan) -> Table:
         if o.problem:
             table.add_row(*head, "—", "—", "—", "—", "—", "—", f"[red]{escape(o.problem)}[/red]")
             continue
-        short = o.evidence.split(":")[0].split(" (")[0] if o.basis == "projected" else "measured"
+        short = {"measured": "", "carried": "from a measurement"}.get(o.basis, o.evidence.split(":")[-1].split(";")[0].strip())
         table.add_row(
             *head,
             _config(o),
@@ -64,7 +64,7 @@ def options_table(plan: Plan) -> Table:
             f"{o.setup_hours:,.2f}",
             _range(o.hours, o.hours_range, "{:,.1f}"),
             _range(o.cost_usd, o.cost_range_usd, "${:,.0f}") if o.cost_usd is not None else "—",
-            f"{o.basis}\n{escape(short)}" if o.basis == "projected" else "measured",
+            f"{o.basis}\n{escape(short)}" if short else o.basis,
         )
     return table
 
