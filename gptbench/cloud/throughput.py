@@ -18,6 +18,7 @@ from gptbench.predict.calibration import report_points
 from gptbench.predict.order import Sourced, estimate_for
 from gptbench.predict.projection import EFFICIENCIES
 from gptbench.predict.reference import fitted_on
+from gptbench.predict.scaling import scaling_model_line
 from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
@@ -305,7 +306,7 @@ def catalog_view(
             rows.append(OfferEstimate(offer, None, rate))
             continue
         priced = replace(plan, gpus=offer.gpus, price_usd=offer.price_per_hour_usd, price_per="instance", kwh_price_usd=None)
-        rows.append(OfferEstimate(offer, estimate(priced, rate)))
+        rows.append(OfferEstimate(offer, estimate(priced, rate, workload=w)))
     rows.sort(key=lambda r: (r.estimate is None, r.estimate.cost_usd if r.estimate else 0.0))
     return Catalog(rows, catalog_assumptions(plan, w, rows, superseded))
 
@@ -322,7 +323,7 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
         " model's ratio; projected: gptbench's roofline model, nothing measured on that GPU (docs/methodology.md)",
         "time and cost ranges: measured p90-p10 steps; carried and projected: the worst held-out error of that kind"
         " (predict/holdout.py; --json says which, per row)",
-        f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
+        f"multi-GPU instances: scaling efficiency {eff or 'as measured, else the scaling model: ' + scaling_model_line()}",
         "memory fit: a reserved figure measured at this configuration plus the CUDA context, else the memory model (weights,"
         " AdamW state, activations at this batch, the CUDA context), against the datasheet memory",
         "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing;"
