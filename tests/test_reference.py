@@ -113,3 +113,35 @@ def test_the_memory_model_is_held_to_the_measured_reserved_figures() -> None:
             assert low <= ratio <= 1.2, (p.name, ratio)
             checked += 1
     assert checked == 6
+
+
+def test_the_run_summary_says_whether_a_run_is_normal() -> None:
+    """A made-up H200 run at gptbench's default configuration is set beside the reference run; a CPU run and an H200
+    run at another configuration are told there is nothing to compare with; `run --json` carries the same."""
+    from report_fixtures import machine, run
+    from rich.console import Console
+
+    from gptbench.reports.schema import Report
+    from gptbench.views.summary import run_json, summary_table
+
+    timed = dict(step_times_s=[0.035] * 3, step_time_s=0.035, warmup_s=30.0, flops_per_token=8.5e8, achieved_tflops=400.0)
+
+    def measured(seq: int, batch: int, rate: float) -> list:
+        spread = dict(tokens_per_sec_p10=rate * 0.97, tokens_per_sec_p90=rate * 1.01, mfu=0.4, peak_tflops=989.0)
+        return [run(seq, batch, "bf16", rate, **spread, **timed)]
+
+    def text(report: Report) -> str:
+        console = Console(width=250, record=True)
+        console.print(summary_table(report, report.runs[0]))
+        return console.export_text()
+
+    h200 = Report(machine("gpu", "cuda", "NVIDIA H200"), measured(1024, 16, 468_000.0), created="2026-12-05T09:00:00+00:00")
+    assert (
+        "NVIDIA H200 · this configuration: 477,672 tok/s by gptbench (2026-12-04; median of 30 steps): you 0.98×" in text(h200)
+    )
+    assert run_json(h200, h200.runs[0])["reference"]["ratio"] == pytest.approx(468_000 / 477_672.15757502516)
+    other = Report(machine("gpu", "cuda", "NVIDIA H200"), measured(512, 8, 300_000.0), created="2026-12-05T09:00:00+00:00")
+    assert "NVIDIA H200 · no reference at this configuration (3 measurement(s) of this GPU at others" in text(other)
+    cpu = Report(machine("laptop", "cpu", "Intel Core i7-1185G7", 0), measured(256, 1, 950.0), created="2026-11-01")
+    assert "no reference: the reference set holds GPUs of the spec table only" in text(cpu)
+    assert run_json(cpu, cpu.runs[0])["reference"]["ratio"] is None

@@ -6,7 +6,8 @@ again) and its quality (a median of many steps, an average, or a single step). T
 
 from __future__ import annotations
 
-from dataclasses import fields
+import statistics
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,3 +67,53 @@ def fitted_on() -> str:
     published = {p.name for p in published_points()}
     mine = [name for name in CALIBRATED_ON if name not in published]
     return f"{len(CALIBRATED_ON) - len(mine)} published measurements + {len(mine)} gptbench reference runs"
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """"Is this normal?": a run beside the reference measurement of its GPU and configuration, or why there is none."""
+
+    device: str  # the accelerator as the report names it
+    tokens_per_sec_per_gpu: float  # this run's
+    reference: str | None = None  # the point (calibration.csv row, or reference report and run)
+    reference_tokens_per_sec: float | None = None  # one GPU
+    measured: str = ""  # who measured the reference, when, and what its figure is
+    why_none: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """This run's tokens/s per GPU over the reference's; None without one."""
+        return self.tokens_per_sec_per_gpu / self.reference_tokens_per_sec if self.reference_tokens_per_sec else None
+
+    @property
+    def line(self) -> str:
+        """`NVIDIA H200 · this configuration: 477,672 tok/s (by gptbench, 2026-12-04; ...): you 0.98×`."""
+        if self.ratio is None:
+            return f"{self.device} · {self.why_none}"
+        reference = f"{self.reference_tokens_per_sec:,.0f} tok/s {self.measured}"
+        return f"{self.device} · this configuration: {reference}: you {self.ratio:.2f}×"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the reference, its rate and the ratio, or why there is none."""
+        return {**asdict(self), "ratio": self.ratio, "line": self.line}
+
+
+def check_against_reference(device: str, gpu: str | None, w: Workload | None, tokens_per_sec_per_gpu: float) -> ReferenceCheck:
+    """The reference measurement of GPU kind `gpu` (a gpus.csv name; None for a CPU, MPS or an unknown GPU) at the
+    configuration `w`, beside this run's rate per GPU; with several, their median."""
+    if gpu is None or w is None:
+        why = "no reference: the reference set holds GPUs of the spec table only"
+        return ReferenceCheck(device, tokens_per_sec_per_gpu, why_none=why)
+    on_gpu = one_gpu(reference_points(), gpu)
+    same = [p for p in on_gpu if not differences(w, p.workload)]
+    if not same:
+        why = (
+            f"no reference at this configuration ({len(on_gpu)} measurement(s) of this GPU at others;"
+            f" `gptbench estimate --gpu {gpu}` carries the nearest across)"
+            if on_gpu
+            else "no reference measurement of this GPU"
+        )
+        return ReferenceCheck(device, tokens_per_sec_per_gpu, why_none=why)
+    rate = statistics.median(p.tokens_per_sec for p in same)
+    who = ", ".join(provenance(p) for p in same)
+    return ReferenceCheck(device, tokens_per_sec_per_gpu, point_name(same[0]), rate, who)
