@@ -4,6 +4,7 @@ nearest measurement on this GPU carried across by the model's ratio, else the ro
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -145,3 +146,16 @@ def test_the_run_summary_says_whether_a_run_is_normal() -> None:
     cpu = Report(machine("laptop", "cpu", "Intel Core i7-1185G7", 0), measured(256, 1, 950.0), created="2026-11-01")
     assert "no reference: the reference set holds GPUs of the spec table only" in text(cpu)
     assert run_json(cpu, cpu.runs[0])["reference"]["ratio"] is None
+
+
+def test_a_change_no_held_out_transfer_covered_gets_the_band_of_an_unmeasured_gpu() -> None:
+    """The held-out transfers changed batch, accumulation, compile and the vocabulary only: carrying GPT-2 124M's
+    measurement to 774M is trusted no more than the bare model on a GPU nobody measured."""
+    from gptbench.predict.holdout import gpu_width, transfer_width
+
+    batch, bigger = (workload_for(m, None, 8, "bf16", True, "sdpa") for m in ("124m", "774m"))
+    near, far = estimate_for(find_gpu("h200"), batch), estimate_for(find_gpu("h200"), bigger)
+    assert near.step == far.step == "carried"
+    assert near.high / near.tokens_per_sec == pytest.approx(math.exp(transfer_width(False)))
+    assert far.high / far.tokens_per_sec == pytest.approx(math.exp(gpu_width()))
+    assert "no held-out transfer changed n_embd, n_head, n_layer" in far.band_basis

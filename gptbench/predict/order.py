@@ -17,13 +17,14 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from gptbench.hardware.specs import GpuSpec, gpu_specs
 from gptbench.predict.calibration import CalibrationPoint
-from gptbench.predict.holdout import aligned, carried, factors, gpu_width, transfer_width
+from gptbench.predict.holdout import TRANSFERS, aligned, carried, factors, gpu_width, transfer_width
 from gptbench.predict.projection import EFFICIENCIES, project
-from gptbench.predict.reference import differences, one_gpu, point_name, provenance, reference_points, single_step
+from gptbench.predict.reference import CONFIGURATION, differences, one_gpu, point_name, provenance, reference_points, single_step
 from gptbench.predict.workload import Workload, memory_breakdown
 
 # Said wherever an estimate leans on the unaligned-vocabulary factor (a vocabulary that is not a multiple of 64,
@@ -49,6 +50,19 @@ class Sourced:
     memory_gb: float  # one rank's peak: measured reserved + context, or the memory model
     memory_basis: str
     notes: tuple[str, ...] = ()
+
+
+def changed_fields(a: Workload, b: Workload) -> set[str]:
+    """The configuration fields in which two steps differ."""
+    return {name for name in CONFIGURATION if getattr(a, name) != getattr(b, name)}
+
+
+@lru_cache(maxsize=1)
+def checked_fields() -> frozenset[str]:
+    """The configuration fields some held-out transfer changed (holdout.TRANSFERS): the changes its band covers."""
+    points = {p.name: p.workload for p in reference_points()}
+    pairs = [(points[t.start], points[t.target]) for t in TRANSFERS if t.start in points and t.target in points]
+    return frozenset(name for a, b in pairs for name in changed_fields(a, b))
 
 
 def gpu_label(spec: GpuSpec) -> str:
@@ -80,7 +94,10 @@ def _carried(spec: GpuSpec, w: Workload, others: Sequence[CalibrationPoint], spe
 
     start = min(others, key=lambda p: (abs(math.log(moved(p) / p.tokens_per_sec)), single_step(p)))
     rate, crosses = moved(start), aligned(start.workload) != aligned(w)
-    width = transfer_width(crosses)
+    unchecked = sorted(changed_fields(w, start.workload) - checked_fields())
+    # A change no held-out transfer covers (another model shape, precision, sequence...) is trusted no more than the
+    # bare model on a GPU nobody measured.
+    width = max(transfer_width(crosses), gpu_width()) if unchecked else transfer_width(crosses)
     low, high = (rate * f for f in factors(width))
     changed = "; ".join(differences(w, start.workload))
     label = (
@@ -89,6 +106,11 @@ def _carried(spec: GpuSpec, w: Workload, others: Sequence[CalibrationPoint], spe
     )
     basis = f"x{math.exp(-width):.2f} to x{math.exp(width):.2f}, the worst held-out transfer between configurations on one GPU"
     basis += " across the vocabulary's alignment" if crosses else ""
+    if unchecked:
+        basis = (
+            f"x{math.exp(-width):.2f} to x{math.exp(width):.2f}, as for a GPU nobody measured: no held-out transfer changed"
+            f" {', '.join(unchecked)}"
+        )
     notes = (UNALIGNED,) if crosses else ()
     return Sourced("carried", rate, low, high, label, basis, point_name(start), (start.name,), 0.0, "", notes)
 
