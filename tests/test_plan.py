@@ -192,3 +192,19 @@ def test_your_machine_keeps_the_switches_it_was_measured_with(tmp_path: Path) ->
     args = ["plan", "--tokens", "10e9", "--reports-dir", str(tmp_path), "--json"]
     (own,) = [o for o in json.loads(runner.invoke(app, args).stdout)["options"] if o["kind"] == "own"]
     assert (own["sharding"], own["activation_checkpointing"]) == ("optimizer", True)
+
+
+def test_json_answers_carry_the_numbers_of_the_option_they_name(tmp_path: Path) -> None:
+    """A script reads an answer's option, GPUs, hours, cost and band as numbers, never from the sentence."""
+    args = ["plan", "--tokens", "10e9", "--max-hours", "4", "--budget", "100", "--reports-dir", str(tmp_path), "--json"]
+    data = json.loads(runner.invoke(app, args).stdout)
+    for key in ("cheapest_within_deadline", "fastest_within_budget", "cheapest", "fastest"):
+        a = data["answers"][key]
+        o = data["options"][a["option"] - 1]  # the table's #: 1-based rank, cheapest first
+        assert (a["where"], a["gpu"], a["gpus"], a["basis"]) == (o["where"], o["gpu"], o["gpus"], o["basis"])
+        assert (a["hours"], a["cost_usd"], a["hours_range"], a["cost_range_usd"]) == (
+            o["hours"], o["cost_usd"], o["hours_range"], o["cost_range_usd"],
+        )  # fmt: skip
+        assert a["hours_range"][0] <= a["hours"] <= a["hours_range"][1]
+    assert data["answers"]["cheapest_within_deadline"]["hours"] <= 4
+    assert data["answers"]["fastest_within_budget"]["cost_usd"] <= 100

@@ -10,7 +10,8 @@ import typer
 from rich.markup import escape
 
 from gptbench.cli.common import DECIDE, app, friendly, out
-from gptbench.cloud.plan import DEFAULT_TOKENS_PER_STEP, PlanRequest, make_plan
+from gptbench.cloud.options import DEFAULT_TOKENS_PER_STEP, PlanRequest
+from gptbench.cloud.plan import make_plan
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.model.config import GPTConfig, count_params
 
