@@ -191,11 +191,12 @@ def own_options(req: PlanRequest, folder: Path) -> list[Option]:
             options.append(Option(where, "own", accel.name or accel.kind, gpus, "measured", "", problem=problem))
             continue
         best = max(same, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
-        options.append(_own_option(req, where, from_run(path, report, raw, best), report.runs[best], path))
+        throughput = from_run(path, report, raw, best)
+        options.append(_own_option(req, where, throughput, report.runs[best], path, report.machine.cpu.cores))
     return options
 
 
-def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Path) -> Option:
+def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Path, vcpus: int | None) -> Option:
     spec = find_gpu(t.gpu) if t.gpu else None
     hours = req.tokens / t.tokens_per_sec / 3600
     setup = setup_for(
@@ -206,6 +207,7 @@ def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Pat
         req.checkpoint_every,
         req.data,
         run.result.warmup_s,
+        vcpus,
     )
     price, basis, notes = None, "", []
     if req.kwh_price_usd is not None:
@@ -278,13 +280,18 @@ def _where(offer: Offer) -> str:
 
 
 def _priced(option: Option, offer: Offer) -> Option:
-    """The shared option of this GPU count, priced at this offer (notes about a missing price dropped)."""
-    price, hours = offer.price_per_hour_usd, option.hours
-    ranges = option.hours_range
+    """The shared option of this GPU count, priced at this offer and its set-up billed at the offer's vCPUs (notes
+    about a missing price dropped)."""
+    setup = replace(option.setup, vcpus=offer.vcpus) if option.setup else None
+    shift = (setup.hours - option.setup.hours) if setup and option.setup else 0.0  # tokenizing on more CPUs
+    ranges = (option.hours_range[0] + shift, option.hours_range[1] + shift) if option.hours_range else None
+    price, hours = offer.price_per_hour_usd, (option.hours + shift if option.hours is not None else None)
     note = "; ".join(n for n in option.note.split("; ") if n and not n.startswith("no price"))
     return replace(
         option,
         where=_where(offer),
+        setup=setup,
+        hours_range=ranges,
         price_per_hour_usd=price,
         note=note,
         price_basis=f"{offer.price_basis} ${price:,.2f}/h observed {offer.observed} ({offer.source})",
