@@ -1,0 +1,81 @@
+"""Outputs that fit a terminal: `plan`, `compare`, `estimate` and `run`'s summary rendered at 80, 100 and 120 columns
+keep every table row on one line, no line wider than the terminal, and the answers before the table."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console, RenderableType
+
+from gptbench.cloud.plan import PlanRequest, make_plan
+from gptbench.views.plan import plan_view, shown
+
+WIDTHS = (80, 100, 120)
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "reports" / "reference"
+
+
+def render(renderable: RenderableType, width: int) -> list[str]:
+    """What a terminal of `width` columns shows, line by line."""
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(renderable)
+    return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def table_body(lines: list[str]) -> list[str]:
+    """The lines of the first table's rows: after its header rule, up to the blank line that closes it."""
+    start = next(i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"})
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].strip())
+    return lines[start + 1 : end]
+
+
+def assert_fits(lines: list[str], width: int) -> None:
+    wide = [line for line in lines if len(line.rstrip()) > width]
+    assert not wide, f"{len(wide)} lines wider than {width} columns: {wide[:2]}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_plan_answers_first_and_one_line_per_option(width: int, tmp_path: Path) -> None:
+    plan = make_plan(PlanRequest(10e9, "fineweb-10b", max_hours=4, budget_usd=100), tmp_path)
+    lines = render(plan_view(plan, width), width)
+    assert_fits(lines, width)
+    body, rows = table_body(lines), shown(plan, False)
+    assert len(body) == len(rows) and all(re.match(rf"\s*{i + 1}\s", line) for i, line in zip(rows, body, strict=True))
+    first_answer = next(i for i, line in enumerate(lines) if line.startswith("→ cheapest that finishes within 4 h"))
+    assert first_answer < lines.index(body[0])
+    # only options that answer the question: within the deadline and the budget (no 32 h row, no 4,392 h row)
+    assert 0 < len(rows) < len(plan.options)
+    assert all(plan.options[i].hours <= 4 and plan.options[i].cost_usd <= 100 for i in rows)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_plan_all_rows_still_one_line_each(width: int, tmp_path: Path) -> None:
+    plan = make_plan(PlanRequest(10e9), tmp_path)
+    lines = render(plan_view(plan, width, show_all=True), width)
+    assert_fits(lines, width)
+    assert len(table_body(lines)) == len(plan.options)
+
+
+def test_plan_without_limits_shows_the_pareto_front_and_a_key_for_the_basis(tmp_path: Path) -> None:
+    plan = make_plan(PlanRequest(10e9), tmp_path)
+    rows = shown(plan, False)
+    assert rows == [i for i, o in enumerate(plan.options) if o.pareto]
+    text = " ".join(line.strip() for line in render(plan_view(plan, 80), 80))  # wrapped prose joined again
+    assert "V validated" in text and f"{len(rows)} of {len(plan.options)} options shown (--all" in text
+
+
+def test_piped_output_honours_columns(tmp_path: Path) -> None:
+    """Piped (not a terminal), `plan` and `compare` keep to $COLUMNS: 80 here."""
+    shutil.copy(REFERENCE / "20261128-232816_vm_amd-epyc.json", tmp_path)
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    for args in (["plan", "--reports-dir", str(tmp_path)], ["compare", str(REFERENCE)]):
+        proc = subprocess.run([sys.executable, "-m", "gptbench", *args], env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert_fits(proc.stdout.splitlines(), 80)
