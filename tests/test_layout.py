@@ -79,3 +79,34 @@ def test_piped_output_honours_columns(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "gptbench", *args], env=env, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert_fits(proc.stdout.splitlines(), 80)
+
+
+def _comparison(paths: list[Path]):  # noqa: ANN202 - pandas is imported by the views only
+    from gptbench.views.compare import CompareOptions, compare
+    from gptbench.views.load import load_runs
+
+    return compare(load_runs([str(p) for p in paths]), CompareOptions())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_one_line_per_run_and_whole_words(width: int, tmp_path: Path) -> None:
+    from report_fixtures import write_all
+
+    from gptbench.views.compare_table import compare_table
+
+    write_all(tmp_path)
+    comparison = _comparison([tmp_path, REFERENCE])
+    lines = render(compare_table(comparison, width), width)
+    assert_fits(lines, width)
+    body = table_body(lines)
+    assert len(body) == len(comparison.frame) >= 5
+    header = lines[lines.index(body[0]) - 2]
+    assert "machine" in header and "tokens/s" in header and "…" not in header  # no header cut or split ("machin/e")
+    assert all(not re.search(r"\d…", line) for line in body)  # numbers whole: no `89,2…`
+
+
+def test_compare_of_one_report_says_one_run() -> None:
+    from gptbench.views.compare_table import compare_table
+
+    table = compare_table(_comparison([REFERENCE / "20261128-232816_vm_amd-epyc.json"]))
+    assert table.title == "gptbench compare · 1 run from 1 report"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
@@ -22,15 +23,20 @@ def natural_width(renderable: RenderableType, width: int) -> int:
 
 
 def widest_that_fits(tables: Sequence[Callable[[], Table]], width: int) -> Table:
-    """The first table (most columns first) whose rows each fit on one line of `width` columns; the last otherwise,
-    its columns then cut with an ellipsis, never wrapped."""
+    """The first table (most columns first) whose rows each fit on one line of `width` columns; else the last, its
+    widest text column (the name of each row) cut short with an ellipsis so that the numbers stay whole."""
     for make in tables[:-1]:
         table = make()
         if natural_width(table, width) <= width:
             return table
     table = tables[-1]()
+    excess = natural_width(table, width) - width
+    texts = {id(c): max([cell_len(str(c.header))] + [cell_len(str(cell)) for cell in c.cells]) for c in table.columns}
+    label = max((c for c in table.columns if c.justify == "left"), key=lambda c: texts[id(c)], default=None)
+    if excess > 0 and label is not None:  # the widest text column gives up what the numbers need
+        label.max_width, label.overflow = max(8, texts[id(label)] - excess), "ellipsis"
     for column in table.columns:
-        column.no_wrap, column.overflow = True, "ellipsis"
+        column.no_wrap = True
     return table
 
 
