@@ -110,3 +110,47 @@ def test_compare_of_one_report_says_one_run() -> None:
 
     table = compare_table(_comparison([REFERENCE / "20261128-232816_vm_amd-epyc.json"]))
     assert table.title == "gptbench compare · 1 run from 1 report"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_run_summary_rows_do_not_wrap_and_show_the_switches(width: int) -> None:
+    """Each row of `run`'s summary is one line at 100 columns and more (the config: its four lines); at 80 no line
+    is wider than the terminal; a sharded, checkpointed run says so; one step is 'over 1 step'."""
+    from dataclasses import replace
+
+    from gptbench.reports.store import load_report
+    from gptbench.views.summary import summary_table
+
+    for name in ("20261128-232816_vm_amd-epyc.json", "20261204-175913_vm_nvidia-h200_acceptance-default.json"):
+        report = load_report(REFERENCE / name)
+        run = report.runs[0]
+        run = replace(run, config=replace(run.config, shard="optimizer", activation_checkpointing=True))
+        run.result.step_times_s = run.result.step_times_s[:1]
+        lines = render(summary_table(report, run), width)
+        assert_fits(lines, width)
+        text = "\n".join(lines)
+        assert "ZeRO-1" in text and "activation checkpointing" in text and "over 1 step " in text.replace("│", " ")
+        continued = [line for line in lines[3:-1] if line.startswith("│  ") or line.startswith("│ " + " " * 8)]
+        if width >= 100:
+            assert len(continued) == 3, continued  # the config's second to fourth lines (the switches), nothing else
+
+
+def _gptbench(args: list[str], width: int, cwd: Path) -> list[str]:
+    env = {**os.environ, "COLUMNS": str(width), "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "gptbench", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_estimate_fits_and_its_assumptions_wrap_under_their_bullet(width: int, tmp_path: Path) -> None:
+    lines = _gptbench(["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path)], width, tmp_path)
+    assert_fits(lines, width)
+    bullets = [line for line in lines[lines.index("assumptions") :] if line.startswith("  • ")]
+    assert len(bullets) >= 5  # each assumption a bullet, its continuation lines indented under it
+    table = lines[1 : next(i for i, line in enumerate(lines) if line.startswith("└"))]
+    if width >= 100:  # one line per row
+        assert all(not line.startswith("│                  │") for line in table), table
+    catalog = _gptbench(["estimate", "--catalog", "--reports-dir", str(tmp_path)], width, tmp_path)
+    assert_fits(catalog, width)
+    assert len(table_body(catalog)) >= 40  # one line per offer (49 in the shipped catalog, older prices aside)
