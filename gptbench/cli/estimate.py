@@ -37,7 +37,7 @@ def estimate_command(
     ] = None,
     gpus: Annotated[Optional[int], typer.Option(help="GPUs for the run (default: as measured, or 1).")] = None,
     scaling_efficiency: Annotated[
-        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else 0.9, an assumption).")
+        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else plan's scaling model).")
     ] = None,
     price: Annotated[Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).")] = None,
     price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
@@ -99,7 +99,7 @@ def estimate_command(
     explained = None
     if explain:
         explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json, explained, workload)
+    _print_estimate(estimate(plan, throughput, board, workload if spec else None), as_json, explained, workload)
 
 
 def with_switches(w: Workload, gpus: int | None, shard: str, checkpointing: bool) -> Workload:
