@@ -42,7 +42,7 @@ def widest_that_fits(tables: Sequence[Callable[[], Table]], width: int) -> Table
 
 def row_table(title: str | None = None) -> Table:
     """A table drawn light: a rule under the header, no vertical lines, so more columns fit."""
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
 
 
 def one_line(table: Table) -> Table:
