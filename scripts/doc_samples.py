@@ -33,13 +33,17 @@ SESSION = re.compile(r"(<!-- sample(?P<opts>[^\n]*?) -->\n```text\n)(?P<out>(?:(
 
 
 def output_of(args: str, width: int = 150) -> str:
-    """What `gptbench ARGS` prints, as a new user at `width` columns sees it."""
+    """What `gptbench ARGS` prints, as a reader at `width` columns sees it, in a new user's empty folder.
+
+    Never in the checkout: a user's `gptbench run` leaves its report in ./reports, and `plan` would take that machine
+    for one of the options (the README's two commands, run in order, failed that way).
+    """
     env = {**os.environ, "COLUMNS": str(width), "TERM": "dumb", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "gptbench", *shlex.split(args)]
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "reports").mkdir()
-        (Path(tmp) / "reports" / "reference").symlink_to(ROOT / "reports" / "reference")
-        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="gptbench-doc-sample-") as empty:
+        (Path(empty) / "reports").mkdir()  # the checkout's reference reports only, for samples that name them
+        (Path(empty) / "reports" / "reference").symlink_to(ROOT / "reports" / "reference")
+        proc = subprocess.run(cmd, cwd=empty, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"doc_samples: `gptbench {args}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     return "".join(line.rstrip() + "\n" for line in proc.stdout.splitlines())  # rich pads to the width
