@@ -219,7 +219,7 @@ def sourced(spec: GpuSpec, w: Workload, found: Sourced, notes: tuple[str, ...] =
         tokens_per_sec=found.tokens_per_sec,
         tokens_per_sec_p10=found.low,
         tokens_per_sec_p90=found.high,
-        range_basis="p90–p10 speed" if found.step == "measured" and len(found.points) == 1 else "held-out band",
+        range_basis="p90–p10 speed" if found.band_basis.startswith("the run's p10") else "held-out band",
         evidence=found.label,
         basis=found.step,
         source=found.source if found.step != "projected" else f"projection for {spec.name} ({spec.source_date} datasheet)",

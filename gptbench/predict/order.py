@@ -82,6 +82,9 @@ def _measured(spec: GpuSpec, w: Workload, same: Sequence[CalibrationPoint]) -> S
     else:
         low, high = same[0].tokens_per_sec_p10, same[0].tokens_per_sec_p90
         basis, who = "the run's p10–p90 steps", provenance(same[0])
+    if low is None or high is None:  # one figure with no spread of its own (a single step, an average)
+        low, high = (rate * f for f in factors(transfer_width(False)))
+        basis = "no spread recorded with the figure: the band of a carried estimate (the worst held-out transfer)"
     label = f"measured on {gpu_label(spec)} {who}"
     return Sourced("measured", rate, low, high, label, basis, point_name(same[0]), tuple(p.name for p in same), 0.0, "")
 

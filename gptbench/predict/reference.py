@@ -78,6 +78,7 @@ class ReferenceCheck:
     reference: str | None = None  # the point (calibration.csv row, or reference report and run)
     reference_tokens_per_sec: float | None = None  # one GPU
     measured: str = ""  # who measured the reference, when, and what its figure is
+    by: str = ""  # who and when, short: `gptbench, 2026-12-04`
     why_none: str = ""
 
     @property
@@ -87,11 +88,11 @@ class ReferenceCheck:
 
     @property
     def line(self) -> str:
-        """`NVIDIA H200 · this configuration: 477,672 tok/s (by gptbench, 2026-12-04; ...): you 0.98×`."""
+        """`NVIDIA H200 · this configuration: 477,672 tok/s (gptbench, 2026-12-04): you 0.98×`: one summary row."""
         if self.ratio is None:
             return f"{self.device} · {self.why_none}"
-        reference = f"{self.reference_tokens_per_sec:,.0f} tok/s {self.measured}"
-        return f"{self.device} · this configuration: {reference}: you {self.ratio:.2f}×"
+        rate = f"{self.reference_tokens_per_sec:,.0f} tok/s"
+        return f"{self.device} · this configuration: {rate} ({self.by}): you {self.ratio:.2f}×"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: the reference, its rate and the ratio, or why there is none."""
@@ -102,18 +103,13 @@ def check_against_reference(device: str, gpu: str | None, w: Workload | None, to
     """The reference measurement of GPU kind `gpu` (a gpus.csv name; None for a CPU, MPS or an unknown GPU) at the
     configuration `w`, beside this run's rate per GPU; with several, their median."""
     if gpu is None or w is None:
-        why = "no reference: the reference set holds GPUs of the spec table only"
+        why = "no reference: the reference set holds GPUs only"
         return ReferenceCheck(device, tokens_per_sec_per_gpu, why_none=why)
     on_gpu = one_gpu(reference_points(), gpu)
     same = [p for p in on_gpu if not differences(w, p.workload)]
     if not same:
-        why = (
-            f"no reference at this configuration ({len(on_gpu)} measurement(s) of this GPU at others;"
-            f" `gptbench estimate --gpu {gpu}` carries the nearest across)"
-            if on_gpu
-            else "no reference measurement of this GPU"
-        )
+        why = f"no reference at this configuration ({len(on_gpu)} at others)" if on_gpu else "no reference run of this GPU"
         return ReferenceCheck(device, tokens_per_sec_per_gpu, why_none=why)
     rate = statistics.median(p.tokens_per_sec for p in same)
-    who = ", ".join(provenance(p) for p in same)
-    return ReferenceCheck(device, tokens_per_sec_per_gpu, point_name(same[0]), rate, who)
+    who, by = ", ".join(provenance(p) for p in same), "; ".join(f"{p.measured_by}, {p.observed}" for p in same)
+    return ReferenceCheck(device, tokens_per_sec_per_gpu, point_name(same[0]), rate, who, by)

@@ -78,7 +78,7 @@ def summary_table(report: Report, run: Run) -> Table:
     if runtime := runtime_text(report, run):
         table.add_row("host runtime", runtime)
     if (check := reference_check(report, run)) is not None:
-        table.add_row("is this normal?", check.line)
+        table.add_row("reference", check.line)  # "is this normal?"
     if r.status == "ok" and r.tokens_per_sec:
         table.add_row(
             "FineWeb-10B", f"one epoch (10e9 tokens) at this speed: {fmt_hours(hours_for(FINEWEB_10B_TOKENS, r.tokens_per_sec))}"
