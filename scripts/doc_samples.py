@@ -50,14 +50,18 @@ def output_of(args: str, width: int = 150) -> str:
 
 
 def _kept(lines: list[str], keep: list[str]) -> list[str]:
-    """The lines that begin with a `keep` word (inside a table's first cell too), and the rows that continue them."""
-    out, keeping = [], False
+    """The lines that begin with a `keep` word (inside a table's first cell too), and the lines that continue them: a
+    table row whose first cell is empty, or a plain line under a kept plain line (a wrapped warning)."""
+    out, keeping, plain = [], False, False
     for line in lines:
         cells = line.split("│")
         if len(cells) > 2 and not cells[1].strip():  # a wrapped row: its first cell is empty
             out += [line] if keeping else []
             continue
-        keeping = any(line.lstrip("│┃ ").startswith(word) for word in keep)
+        if plain and keeping and line[:1] not in "│┃┌└┏┗ " and not any(line.startswith(w) for w in keep + ["assumptions"]):
+            out.append(line)  # a wrapped plain line
+            continue
+        keeping, plain = any(line.lstrip("│┃ ").startswith(word) for word in keep), not line.startswith(("│", "┃"))
         out += [line] if keeping else []
     return out
 

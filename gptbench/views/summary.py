@@ -113,7 +113,8 @@ def config_text(run: Run) -> str:
     how = [c.dtype + (" + tf32" if c.tf32 else ""), "compiled" if c.compile else "eager", c.attention, f"{c.adamw_impl} AdamW"]
     lines = [
         f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
-        f"seq {c.seq_len} × batch {c.micro_batch} × accum {c.grad_accum}{ranks} · data {c.data}",
+        f"seq {c.seq_len} × batch {c.micro_batch}{' (sized by GPU memory)' if c.micro_batch_basis else ''}"
+        f" × accum {c.grad_accum}{ranks} · data {c.data}",
         " · ".join(how),
     ]
     return "\n".join(lines + ([" · ".join(switches(run))] if switches(run) else []))
