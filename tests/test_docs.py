@@ -116,11 +116,20 @@ def test_the_readme_is_a_front_door() -> None:
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail into docs/"
 
 
-def test_the_quick_start_installs_as_ci_does() -> None:
-    """The README's test command is what .ci/run runs: the CPU torch first, then the package with its test extra."""
+def test_ci_runs_the_quick_start_lines_in_order() -> None:
+    """.ci/run installs the CPU torch first, then runs the README's two Quick start lines verbatim: measure, then test."""
     readme, ci = text_of("README.md"), text_of(".ci/run")
-    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in readme
-    assert "pip install -q torch==2.13.0" in ci and 'pip install -q -e ".[test]"' in ci and "python3 -m pytest" in ci
+    quick = subprocess.run(["awk", QUICK_START_AWK, str(ROOT / "README.md")], capture_output=True, text=True, check=True)
+    lines = quick.stdout.splitlines()
+    assert len(lines) == 2, lines
+    assert "gptbench run" in lines[0] and lines[0].startswith("pip install torch==2.13.0 && pip install -e . &&")
+    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in lines[1]
+    assert f"awk '{QUICK_START_AWK}' README.md" in ci, "CI must take the lines from the README, not a copy of them"
+    assert ci.index("pip install -q torch==2.13.0") < ci.index(QUICK_START_AWK)
+    assert "Quick start" in readme
+
+
+QUICK_START_AWK = "/^## Quick start/{q=1} q&&/^```bash$/{b=1;next} b&&/^```$/{exit} b"  # .ci/run's: the first bash block
 
 
 def estimate_json(*args: str, reports_dir: Path) -> dict:
@@ -130,16 +139,14 @@ def estimate_json(*args: str, reports_dir: Path) -> dict:
     return json.loads(result.output)
 
 
-def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
-    e = estimate_json("--gpu", "h100-sxm", reports_dir=tmp_path)
-    t = e["throughput"]
-    doc = "README.md"
-    assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"({t['range_basis']}: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
-    low, high = e["hours_range"]
-    assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
-    assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)
-    assert_quoted(t["evidence"], doc)
+def test_readme_counts_the_reference_set_as_the_code_does() -> None:
+    """"19 published + 2 gptbench reference runs", never "21 published": gptbench's own runs are not published."""
+    from gptbench.predict.reference import fitted_on
+
+    assert_quoted(fitted_on(), "README.md")
+    assert_quoted(fitted_on(), "docs/methodology.md")
+    for doc in ("README.md", "docs/methodology.md", "docs/estimate.md", "benchmarks/README.md"):
+        assert "21 published" not in text_of(doc), doc
 
 
 def test_book_model_projection_figures_are_the_codes(tmp_path: Path) -> None:
@@ -178,36 +185,38 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 
 def test_memory_figures_are_the_codes() -> None:
-    from gptbench.cloud.calibration import published_points
+    """docs/methodology.md's memory section: the default step's estimate and the model against every reserved
+    figure of the reference set, as the code computes them."""
     from gptbench.cloud.throughput import workload_for
-    from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
+    from gptbench.predict.reference import reference_points
+    from gptbench.predict.workload import CONTEXT_GB, RESERVED_OVER_ALLOCATED, memory_estimate_gb
 
     doc = "docs/methodology.md"
     default_gb = memory_estimate_gb(workload_for("124m", None, 16, "bf16", True, "sdpa"))
-    assert_quoted(f"GPT-2 124M at batch 16 × 1024 in bf16 comes to about {default_gb:.1f} GB", doc)
-    errors: dict[int, list[tuple[float, float, float]]] = {}
-    for p in published_points():
-        if p.reserved_gb is not None:
-            estimate_gb = memory_estimate_gb(p.workload) - CONTEXT_GB  # reserved memory leaves the CUDA context out
-            errors.setdefault(p.workload.micro_batch, []).append((estimate_gb / p.reserved_gb - 1, estimate_gb, p.reserved_gb))
-    at8 = ", ".join(f"{e:+.1%}" for e, _, _ in errors[8])
-    ((e32, est32, reserved32),) = errors[32]
-    assert_quoted(f"at batch 8 ({at8})", doc)
-    assert_quoted(f"{-e32:.0%} under at batch 32 ({est32:.1f} vs {reserved32:.1f} GB)", doc)
+    assert_quoted(f"GPT-2 124M at batch 16 × 1024 in bf16 now comes to about {default_gb:.1f} GB", doc)
+    assert_quoted(f"multiplied by their mean, {RESERVED_OVER_ALLOCATED:.2f}", doc)
+    assert_quoted(f"now `CONTEXT_GB` = {CONTEXT_GB:g}", doc)
+    errors = {p.name: memory_estimate_gb(p.workload) - CONTEXT_GB for p in reference_points() if p.reserved_gb}
+    reserved = {p.name: p.reserved_gb or 0.0 for p in reference_points() if p.reserved_gb}
+    e = {name: f"{errors[name] / reserved[name] - 1:+.1%}" for name in errors}
+    h200 = [name for name in e if name.startswith("2026")]
+    assert_quoted(f"the H200 runs {e[h200[0]]} (batch 16) and {e[h200[1]]} (batch 64)", doc)
+    book = [e[n] for n in ("raschka-a100-flash-eager", "raschka-a100-compile", "raschka-a100-vocab64")]
+    assert_quoted(f"{', '.join(book)} at batch 8 and {e['raschka-a100-batch32']} at batch 32", doc)
 
 
 @pytest.fixture(scope="module")
 def held_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_source_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_source_out
 
     return leave_one_source_out(published_points())
 
 
 @pytest.fixture(scope="module")
 def points_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_out
 
     return leave_one_out(published_points())
 
@@ -220,14 +229,14 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     exceptions, the bands widened to them and the extrapolations' wider band."""
     import math
 
-    from gptbench.cloud.validation import (
+    from gptbench.hardware.specs import find_gpu
+    from gptbench.predict.validation import (
         EXCEPTIONS,
         EXTRAPOLATION_WIDTH,
         HELD_OUT_BOUND,
         band_factors,
         evidence_for,
     )
-    from gptbench.hardware.specs import find_gpu
 
     doc = "docs/methodology.md"
     rows = [line for line in text_of(doc).splitlines() if line.startswith("| ") and line.rstrip().endswith("% |")]
@@ -257,31 +266,27 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     assert_quoted(f"tok/s × {low:.2f} to × {high:.2f} (`EXTRAPOLATION_WIDTH`)", doc)
 
 
-def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> None:
-    """docs/estimate.md: the band's factors for a validated, a widened and an extrapolated GPU, and the h100-sxm and
-    mi300x figures, as `estimate --json` gives them."""
+def test_estimate_page_describes_the_bands_estimate_uses() -> None:
+    """docs/estimate.md: the carried and projected bands, as holdout.py computes them (the samples under them are
+    rewritten and checked by scripts/doc_samples.py)."""
+    import math
+
+    from gptbench.predict.holdout import gpu_width, transfer_width
+
     doc = "docs/estimate.md"
-    for gpu, words in (("h100-sxm", "tokens/s × {:.2f} to × {:.2f} for a validated GPU"),
-                       ("h100-nvl", "(the H100 NVL: × {:.2f} to × {:.2f})"),
-                       ("mi300x", "in log terms, × {:.2f} to × {:.2f}")):  # fmt: skip
-        e = estimate_json("--gpu", gpu, reports_dir=tmp_path)
-        t = e["throughput"]
-        assert t["range_basis"] == "held-out band"
-        rate, slow, fast = e["tokens_per_sec"], t["tokens_per_sec_p10"], t["tokens_per_sec_p90"]
-        assert_quoted(words.format(slow / rate, fast / rate), doc)
-        if gpu in ("h100-sxm", "mi300x"):
-            low, high = e["hours_range"]
-            band = f"{slow:,.0f}–{fast:,.0f} tok/s ({e['hours']:.2f} h, band {low:.2f}–{high:.2f} h"
-            assert_quoted(f"{rate:,.0f} tok/s with a band of {band}", doc)
+    same, cross, gpu = transfer_width(False), transfer_width(True), gpu_width()
+    assert_quoted(f"tokens/s × {math.exp(-same):.2f} to × {math.exp(same):.2f} (× {math.exp(-cross):.2f} to"
+                  f" × {math.exp(cross):.2f} across the vocabulary's alignment)", doc)  # fmt: skip
+    assert_quoted(f"the worst GPU held out with its sources, × {math.exp(-gpu):.2f} to × {math.exp(gpu):.2f}", doc)
 
 
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
     """The efficiencies, the A100-only fits, the modelled compile and vocabulary gains, and the MFUs of the misses."""
     from gptbench.bench.flops import flops_per_token
-    from gptbench.cloud.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
-    from gptbench.cloud.projection import EFFICIENCIES
     from gptbench.hardware.specs import find_gpu
     from gptbench.model.config import GPTConfig
+    from gptbench.predict.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
+    from gptbench.predict.projection import EFFICIENCIES
 
     doc = "docs/methodology.md"
     assert_quoted(f"**memory efficiency {EFFICIENCIES.memory:.2f}**", doc)
@@ -352,18 +357,19 @@ def test_model_counts_quoted_for_the_book_and_the_example_are_the_codes() -> Non
     assert_quoted(f"it counts {gpt2_counted:,} FLOPs per token against the formula's {flops_per_token(gpt2, 1024):,}", doc)
 
 
-def test_plan_samples_are_what_plan_prints() -> None:
-    """docs/plan.md's sample outputs are computed by the code; scripts/doc_samples.py --check reruns each one."""
+def test_samples_are_what_the_code_prints() -> None:
+    """The sample outputs of torch-free commands in the README, docs/plan.md, docs/estimate.md and docs/sharding.md are
+    computed by the code; scripts/doc_samples.py --check reruns each one in an empty folder."""
     script = ROOT / "scripts" / "doc_samples.py"
     proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_plan_scaling_table_is_the_codes() -> None:
-    """docs/plan.md's table of the scaling model's held-out points quotes what cloud/scaling.py recomputes."""
+    """docs/plan.md's table of the scaling model's held-out points quotes what predict/scaling.py recomputes."""
     import math
 
-    from gptbench.cloud.scaling import leave_one_out_errors
+    from gptbench.predict.scaling import leave_one_out_errors
 
     quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", text_of("docs/plan.md"))
     assert quoted == [f"{math.exp(error):.2f}" for _, error in leave_one_out_errors()]

@@ -43,7 +43,8 @@ def run(
     n_embd: opt.NEmbd = None,
     seq: opt.Seq = None,
     batch: Annotated[
-        Optional[str], typer.Option(help="Micro-batch size, or auto for the fastest that fits (default: 16 CUDA, 4 MPS, 1 CPU).")
+        Optional[str],
+        typer.Option(help="Micro-batch size, or auto for the fastest that fits (default: by a CUDA GPU's memory, 4 MPS, 1 CPU)."),
     ] = None,
     grad_accum: opt.GradAccum = 1,
     dtype: opt.Dtype = "auto",
@@ -81,7 +82,7 @@ def run(
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
     from gptbench.reports.text import short
-    from gptbench.views.summary import print_run_summary
+    from gptbench.views.summary import print_run_summary, run_json
 
     auto = batch is not None and batch.strip().lower() == "auto"
     options = opt.run_options(
@@ -109,7 +110,7 @@ def run(
     path = kept(lambda: finish_report(report, out_dir))  # a failed write is said; the numbers are still printed
     best = runs[0]
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        out.print_json(json.dumps(run_json(report, best)))
     else:
         print_run_summary(out, report, best, path)
     if stopped is not None:  # what was measured is written and printed; the exit still says the run was stopped

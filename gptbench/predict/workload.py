@@ -97,7 +97,15 @@ def workload_of(shape: GPTConfig | ModelShape, **step: Any) -> Workload:  # step
     return Workload(**{name: getattr(shape, name) for name in fields}, **step)
 
 
-CONTEXT_GB = 1.0  # CUDA context, cuBLAS/cuDNN workspaces and allocator slack: an allowance, not a measurement
+# What the device holds beyond PyTorch's allocator (CUDA context, cuBLAS/cuDNN workspaces): NVML's used memory minus
+# the allocator's peak reserved, 1.449 and 1.450 GB in the two compiled GPT-2 runs of the H200 reference reports
+# (reports/reference/20261204-175913_*default.json: 11.329 - 9.88; 20261204-180045_*batch.json: 37.854 - 36.404;
+# torch 2.11, CUDA 13.0, 2026-12-04). Another driver or GPU may differ by some hundred MB.
+CONTEXT_GB = 1.45
+# What the caching allocator reserves beyond its peak allocation (fragmentation, rounding to blocks): reserved /
+# allocated was 9.88 / 9.071 = 1.09 at micro-batch 16 and 36.404 / 30.586 = 1.19 at 64 in the same two runs; their
+# mean, 1.14, is used for every step.
+RESERVED_OVER_ALLOCATED = 1.14
 
 
 @dataclass(frozen=True)
@@ -111,8 +119,13 @@ class MemoryBreakdown:
     context_gb: float = CONTEXT_GB
 
     @property
+    def allocator_gb(self) -> float:
+        """What the caching allocator reserves beyond the tensors above (RESERVED_OVER_ALLOCATED)."""
+        return (RESERVED_OVER_ALLOCATED - 1) * (self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb)
+
+    @property
     def total_gb(self) -> float:
-        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb + self.context_gb
+        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb + self.allocator_gb + self.context_gb
 
 
 def memory_breakdown(w: Workload) -> MemoryBreakdown:
@@ -121,7 +134,8 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
 
     Sharding divides state over `world_size` ranks as PyTorch's engines do: `optimizer` splits AdamW's moments
     (ZeroRedundancyOptimizer, ZeRO stage 1); `full` splits weights, gradients and moments (FSDP2 `fully_shard`, ZeRO
-    stage 3) and gathers one block's weights at a time in the compute dtype, two at once with prefetching.
+    stage 3) and gathers one block's weights at a time in fp32 (no mixed-precision policy: bench/sharding.py), two at
+    once with prefetching, while autocast's bf16 copies of the matmul weights live from forward to backward unsharded.
     Activation checkpointing keeps each block's input (the residual stream) and recomputes one block at a time."""
     n = w.world_size
     p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
@@ -129,10 +143,10 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
     extra = 0.0
     if w.sharding == "full":
         weights, grads, moments = weights / n, grads / n, moments / n
-        extra += 2 * w.block_params * a  # the gathered unsharded blocks (this one and the prefetched next)
+        extra += 2 * w.block_params * wb  # the gathered unsharded blocks (this one and the prefetched next)
     elif w.sharding == "optimizer":
         moments /= n
-    if w.weights == "fp32" and w.dtype != "fp32" and w.sharding != "full":
+    if w.weights == "fp32" and w.dtype != "fp32":
         extra += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
     # Saved for backward, bytes per token per layer: the residual stream twice (LayerNorm inputs, r each), both
     # LayerNorm outputs as the matmuls see them (a each), q, k, v (3a), attention output and its transposed
@@ -144,6 +158,12 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
         per_layer += (FP32 + (a if a != FP32 else 0)) * w.n_head * w.seq_len  # the T x T probabilities (fp32, + bf16 copy)
     lp = FP32 if w.weights == "fp32" else a
     final = (r + a) * c + (a + 2 * lp) * w.vocab_size  # final norm; logits, saved log-probs and their gradient
+    if w.compile and lp != a:
+        # torch.compile fuses gptbench's fp32 upcast, log-softmax and loss: no fp32 log-probs are kept, only the logits
+        # in the compute dtype. Measured: the H200 reference runs' peak allocation grew 448 kB per token from micro-batch
+        # 16 to 64 (9.071 -> 30.586 GB), where the blocks and the logits account for 456 kB and fp32 log-probs and their
+        # gradient would add 402 kB more (docs/methodology.md, "Memory").
+        final = (r + a) * c + a * w.vocab_size
     # Checkpointed: each block keeps only its input (r x C per token); one block's activations live again while
     # it is recomputed in backward.
     layers = (w.n_layer * r * c + per_layer) if w.activation_checkpointing else w.n_layer * per_layer
