@@ -96,6 +96,7 @@ def friendly(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _unwritten.clear()
+        _received.clear()
         try:
             with stop_signals_raise():
                 value = fn(*args, **kwargs)
