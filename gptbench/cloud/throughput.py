@@ -241,7 +241,8 @@ def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Pa
     w, note = precision_for(spec, w)
     mine, _ = measured_on(spec, w, folder, specs_path)
     if mine is not None:  # it ran, at its own batch; whether the requested batch fits is still the estimate's call
-        return replace(mine, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
+        evidence = f"measured on {spec.name} in {mine.source}, a report in {folder}"
+        return replace(mine, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb, evidence=evidence)
     found = estimate_for(spec, w, report_points(folder)[0], specs_path)
     return sourced(spec, w, found, (note,) if note else ())
 
