@@ -69,9 +69,8 @@ def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = True, h
 def _range_words(low: float, high: float, low_open: bool, high_open: bool) -> str:
     if math.isinf(high):
         return f"a number above {low:g}" if low_open else f"a number of {low:g} or more"
-    start = f"above {low:g}" if low_open else f"from {low:g}"
-    end = f"below {high:g}" if high_open else f"up to {high:g}"
-    return f"a number {start} and {end}"
+    start = f"a number above {low:g}, " if low_open else f"a number from {low:g} "
+    return start + (f"up to (not including) {high:g}" if high_open else f"up to {high:g}")
 
 
 def one_of(*choices: str) -> Check:

@@ -59,7 +59,10 @@ def estimate_command(
     price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
     overhead: Annotated[
         float,
-        typer.Option(help="Extra time for evaluation and checkpoints, as a fraction (0.1 = 10%).", callback=checks.NON_NEGATIVE),
+        typer.Option(
+            help="Extra time for evaluation and checkpoints, as a fraction (0.1 = 10%).",
+            callback=checks.number(0, 10, low_open=False, high_open=True),
+        ),
     ] = 0.0,
     kwh_price: Annotated[
         Optional[float],
@@ -105,8 +108,6 @@ def estimate_command(
     checks.only_with(ctx, ("run",), tokens_per_sec is None and gpu is None and not catalog, "a report (--report or the newest)")
     checks.only_with(ctx, ("catalog_file",), catalog, "--catalog")
     checks.only_with(ctx, ("power_w",), kwh_price is not None, "--kwh-price")
-    checks.only_with(ctx, ("reports_dir",), tokens_per_sec is None, "a measured or projected throughput, not --tokens-per-sec")
-    checks.only_with(ctx, ("specs_file",), tokens_per_sec is None or gpu is not None, "--gpu, a report or --catalog")
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)), epochs=epochs)
     plan = RunPlan(total, how, gpus, scaling_efficiency, price, price_per, overhead, kwh_price, power_w)
     workload = with_switches(workload_for(model, seq, batch, dtype, compile, attention), gpus, shard, activation_checkpointing)
