@@ -116,11 +116,20 @@ def test_the_readme_is_a_front_door() -> None:
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail into docs/"
 
 
-def test_the_quick_start_installs_as_ci_does() -> None:
-    """The README's test command is what .ci/run runs: the CPU torch first, then the package with its test extra."""
+def test_ci_runs_the_quick_start_lines_in_order() -> None:
+    """.ci/run installs the CPU torch first, then runs the README's two Quick start lines verbatim: measure, then test."""
     readme, ci = text_of("README.md"), text_of(".ci/run")
-    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in readme
-    assert "pip install -q torch==2.13.0" in ci and 'pip install -q -e ".[test]"' in ci and "python3 -m pytest" in ci
+    quick = subprocess.run(["awk", QUICK_START_AWK, str(ROOT / "README.md")], capture_output=True, text=True, check=True)
+    lines = quick.stdout.splitlines()
+    assert len(lines) == 2, lines
+    assert "gptbench run" in lines[0] and lines[0].startswith("pip install torch==2.13.0 && pip install -e . &&")
+    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in lines[1]
+    assert f"awk '{QUICK_START_AWK}' README.md" in ci, "CI must take the lines from the README, not a copy of them"
+    assert ci.index("pip install -q torch==2.13.0") < ci.index(QUICK_START_AWK)
+    assert "Quick start" in readme
+
+
+QUICK_START_AWK = "/^## Quick start/{q=1} q&&/^```bash$/{b=1;next} b&&/^```$/{exit} b"  # .ci/run's: the first bash block
 
 
 def estimate_json(*args: str, reports_dir: Path) -> dict:
@@ -135,7 +144,7 @@ def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
     t = e["throughput"]
     doc = "README.md"
     assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"({t['range_basis']}: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
+    assert_quoted(f"{t['range_basis']} │ {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f} tok/s", doc)
     low, high = e["hours_range"]
     assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
     assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)
@@ -178,9 +187,9 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 
 def test_memory_figures_are_the_codes() -> None:
-    from gptbench.cloud.calibration import published_points
     from gptbench.cloud.throughput import workload_for
-    from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
 
     doc = "docs/methodology.md"
     default_gb = memory_estimate_gb(workload_for("124m", None, 16, "bf16", True, "sdpa"))
@@ -198,16 +207,16 @@ def test_memory_figures_are_the_codes() -> None:
 
 @pytest.fixture(scope="module")
 def held_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_source_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_source_out
 
     return leave_one_source_out(published_points())
 
 
 @pytest.fixture(scope="module")
 def points_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_out
 
     return leave_one_out(published_points())
 
@@ -220,14 +229,14 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     exceptions, the bands widened to them and the extrapolations' wider band."""
     import math
 
-    from gptbench.cloud.validation import (
+    from gptbench.hardware.specs import find_gpu
+    from gptbench.predict.validation import (
         EXCEPTIONS,
         EXTRAPOLATION_WIDTH,
         HELD_OUT_BOUND,
         band_factors,
         evidence_for,
     )
-    from gptbench.hardware.specs import find_gpu
 
     doc = "docs/methodology.md"
     rows = [line for line in text_of(doc).splitlines() if line.startswith("| ") and line.rstrip().endswith("% |")]
@@ -278,10 +287,10 @@ def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> Non
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
     """The efficiencies, the A100-only fits, the modelled compile and vocabulary gains, and the MFUs of the misses."""
     from gptbench.bench.flops import flops_per_token
-    from gptbench.cloud.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
-    from gptbench.cloud.projection import EFFICIENCIES
     from gptbench.hardware.specs import find_gpu
     from gptbench.model.config import GPTConfig
+    from gptbench.predict.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
+    from gptbench.predict.projection import EFFICIENCIES
 
     doc = "docs/methodology.md"
     assert_quoted(f"**memory efficiency {EFFICIENCIES.memory:.2f}**", doc)
@@ -360,10 +369,10 @@ def test_plan_samples_are_what_plan_prints() -> None:
 
 
 def test_plan_scaling_table_is_the_codes() -> None:
-    """docs/plan.md's table of the scaling model's held-out points quotes what cloud/scaling.py recomputes."""
+    """docs/plan.md's table of the scaling model's held-out points quotes what predict/scaling.py recomputes."""
     import math
 
-    from gptbench.cloud.scaling import leave_one_out_errors
+    from gptbench.predict.scaling import leave_one_out_errors
 
     quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", text_of("docs/plan.md"))
     assert quoted == [f"{math.exp(error):.2f}" for _, error in leave_one_out_errors()]
