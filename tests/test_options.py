@@ -78,6 +78,9 @@ def test_options_of_a_factory_are_refused_without_one(measured: list[str]) -> No
         (["estimate", "--tokens-per-sec", "inf"], "--tokens-per-sec inf: give a finite number"),
         (["estimate", "--tokens-per-sec", "10", "--power-w", "300"], "--power-w would be ignored"),
         (["estimate", "--tokens-per-sec", "10", "--run", "1"], "--run would be ignored"),
+        (["estimate", "--tokens-per-sec", "10", "--price-per", "instance"], "--price-per would be ignored"),
+        (["plan", "--force"], "--force would be ignored: it applies only with --html"),
+        (["compare", "x.json", "--force"], "--force would be ignored"),
         (["plan", "--tokens", "1e309"], "give a finite count of at least 1 token"),  # was an OverflowError traceback
         (["compare"], "Missing argument"),
         (["no-such-command"], "No such command 'no-such-command'"),

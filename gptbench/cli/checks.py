@@ -9,7 +9,6 @@ something only with `--batch auto`) use `only_with` in the command, before its o
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,13 +17,14 @@ import typer
 from gptbench.errors import GptbenchError
 
 # Upper bounds, far above any real use, so a slip of the keyboard is refused instead of hanging or overflowing.
-STEPS_MAX = 100_000  # a GPT-2 124M run over FineWeb-10B is 19,073 steps of 524,288 tokens (llm.c, nanoGPT)
+STEPS_MAX = 10_000_000  # a whole GPT-2 124M run over FineWeb-10B is 19,073 steps of 524,288 tokens (llm.c)
 BATCH_MAX = 1_000_000  # micro-batch, max-batch, grad-accum: a million sequences per step
 SEQ_MAX = 1_000_000  # a preset's block size (1024) or a factory's context bounds it further
 SHAPE_MAX = 100_000  # layers, heads; gptbench builds the blocks one by one, so 10^20 layers would never finish
 WIDTH_MAX = 1_000_000  # embedding width
 VOCAB_MAX = 100_000_000
 GPUS_MAX = 100_000  # GPUs of one planned run: the largest training clusters hold about that many
+CPUS_MAX = 4096  # threads or worker processes: more than any machine's logical CPUs (more only oversubscribe them)
 NPROC_MAX = 1024  # processes of one `run --nproc`; check_nproc then holds it to the GPUs there are
 COUNT_MAX = 2**31 - 1  # any other whole number (GPUs, workers, indices): what a 32-bit index holds
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # torch.manual_seed's documented range (torch 2.x docs)
@@ -88,13 +88,6 @@ POSITIVE = number(0.0)  # more than zero, finite
 NON_NEGATIVE = number(0.0, low_open=False)  # zero or more, finite
 SECONDS = number(0.0, SECONDS_MAX)
 SEED = whole(SEED_MIN, SEED_MAX)
-
-
-def cpus(ctx: typer.Context, param: typer.CallbackParam, value: int | None) -> int | None:
-    """Threads or worker processes: at least one, at most the logical CPUs this machine has (more only oversubscribe
-    them)."""
-    cpus = os.cpu_count() or 1
-    return whole(1, cpus)(ctx, param, value)
 
 
 def given(ctx: typer.Context, name: str) -> bool:

@@ -107,6 +107,7 @@ def estimate_command(
     checks.only_with(ctx, ("run",), tokens_per_sec is None and gpu is None and not catalog, "a report (--report or the newest)")
     checks.only_with(ctx, ("catalog_file",), catalog, "--catalog")
     checks.only_with(ctx, ("power_w",), kwh_price is not None, "--kwh-price")
+    checks.only_with(ctx, ("price_per",), price is not None, "--price")
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)), epochs=epochs)
     plan = RunPlan(total, how, gpus, scaling_efficiency, price, price_per, overhead, kwh_price, power_w)
     workload = with_switches(workload_for(model, seq, batch, dtype, compile, attention), gpus, shard, activation_checkpointing)

@@ -47,15 +47,11 @@ VocabPad = Annotated[
 Data = Annotated[str, typer.Option(help="synthetic, a text file, or token shards (a .bin or a folder).")]
 Steps = Annotated[
     Optional[int],
-    typer.Option(
-        help="Measured steps (default: 30 on CUDA, 10 on MPS, 8 on CPU).", callback=checks.whole(1, checks.STEPS_MAX)
-    ),
+    typer.Option(help="Measured steps (default: 30 on CUDA, 10 on MPS, 8 on CPU).", callback=checks.whole(1, checks.STEPS_MAX)),
 ]
 Warmup = Annotated[
     Optional[int],
-    typer.Option(
-        help="Warm-up steps, timed apart (default: 3 CUDA, 2 MPS, 1 CPU).", callback=checks.whole(0, checks.STEPS_MAX)
-    ),
+    typer.Option(help="Warm-up steps, timed apart (default: 3 CUDA, 2 MPS, 1 CPU).", callback=checks.whole(0, checks.STEPS_MAX)),
 ]
 Lr = Annotated[float, typer.Option(help="AdamW learning rate.", callback=checks.POSITIVE)]
 Seed = Annotated[int, typer.Option(help="Seed for weights and data.", callback=checks.SEED)]
@@ -76,9 +72,7 @@ def _memory_limit(value: str | None) -> str | None:
 
 MemoryLimit = Annotated[
     Optional[str],
-    typer.Option(
-        help="Memory a run may use, e.g. 2GB (default: the GPU's memory, else available RAM).", callback=_memory_limit
-    ),
+    typer.Option(help="Memory a run may use, e.g. 2GB (default: the GPU's memory, else available RAM).", callback=_memory_limit),
 ]
 Headroom = Annotated[
     float,
@@ -108,7 +102,8 @@ Allocator = Annotated[
 Threads = Annotated[
     Optional[int],
     typer.Option(
-        help="torch intra-op threads (default on CPU: the physical cores this process may use).", callback=checks.cpus
+        help="torch intra-op threads (default on CPU: the physical cores this process may use).",
+        callback=checks.whole(1, checks.CPUS_MAX),
     ),
 ]
 ActivationCheckpointing = Annotated[

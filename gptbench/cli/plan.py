@@ -67,6 +67,7 @@ def plan_command(
 ) -> None:
     """Where and how to run a whole training run: every offer and your machines, the configuration that fits, ranked by cost."""
     checks.only_with(ctx, ("power_w",), kwh_price is not None, "--kwh-price")
+    checks.only_with(ctx, ("force",), html is not None, "--html")
     from gptbench.views.files import check_targets, write_new
     from gptbench.views.plan import plan_view
     from gptbench.views.plan_html import to_html

@@ -74,7 +74,8 @@ def prepare(
     workers: Annotated[
         Optional[int],
         typer.Option(
-            help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).", callback=checks.cpus
+            help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).",
+            callback=checks.whole(1, checks.CPUS_MAX),
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the folder's existing NAME shards.")] = False,
