@@ -211,7 +211,7 @@ def test_the_newest_observation_of_an_offer_supersedes_older_ones() -> None:
         (["--model", "huge"], "unknown model preset 'huge'"),
         (["--tokens", "fineweb-11b"], "not a token count"),
         (["--report", "/nonexistent/report.json"], "no such report file"),
-        (["--price-per", "hour"], "--price-per hour: choose gpu or instance"),
+        (["--price-per", "hour"], "--price-per hour: choose one of gpu, instance"),
         (["--dtype", "fp8"], "--dtype fp8"),
         (["--overhead", "-0.1"], "--overhead -0.1: give a number from 0 up to (not including) 10"),
         (["--tokens-per-sec", "10", "--report", "x.json"], "not both"),

@@ -74,7 +74,7 @@ def _range_words(low: float, high: float, low_open: bool, high_open: bool) -> st
 
 
 def one_of(*choices: str) -> Check:
-    """One of `choices`, in any case (the command lowers it)."""
+    """One of `choices`, compared without case or surrounding spaces (a library that needs the exact spelling checks it)."""
 
     def check(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
         if value is not None and value.strip().lower() not in choices:

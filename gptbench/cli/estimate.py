@@ -55,7 +55,9 @@ def estimate_command(
     price: Annotated[
         Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).", callback=checks.POSITIVE)
     ] = None,
-    price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
+    price_per: Annotated[
+        str, typer.Option(help="gpu or instance: what --price is for.", callback=checks.one_of("gpu", "instance"))
+    ] = "gpu",
     overhead: Annotated[
         float,
         typer.Option(
