@@ -136,15 +136,20 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
     dist.destroy_process_group()
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool) -> DistributedDataParallel:
-    """`model` under DistributedDataParallel, compiled first when asked."""
+def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool, mode: str = "default") -> DistributedDataParallel:
+    """`model` under DistributedDataParallel, compiled first when asked (in torch.compile's `mode`)."""
     # The order torch documents ("Where to apply torch.compile?", pytorch.org, 2025-07): compile the inner
     # module, then wrap it. Dynamo then traces the model's own code instead of DDP's Python hooks, which it
     # "doesn't handle very well", and its DDPOptimizer still splits the graph at DDP's gradient-bucket
     # boundaries, so each bucket's all-reduce overlaps the rest of the backward pass.
     if compile:
-        model.compile()
+        model.compile(**compile_kwargs(mode))
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def compile_kwargs(mode: str) -> dict[str, str]:
+    """torch.compile's keyword for `--compile-mode`: none for the default, so the call is torch's plain one."""
+    return {} if mode == "default" else {"mode": mode}
 
 
 def sync_ranks(device: torch.device) -> None:

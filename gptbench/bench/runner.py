@@ -68,6 +68,9 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         threads=config.threads,
         activation_checkpointing=config.activation_checkpointing,
         shard=config.shard,
+        loss=config.loss,
+        compile_mode=config.compile_mode,
+        fp8=config.fp8,
     )
 
 
