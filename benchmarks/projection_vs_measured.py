@@ -1,6 +1,6 @@
 """Does the projection model match what was measured? And does `gptbench estimate` answer in well under a second?
 
-Prints, for every published calibration point (gptbench/cloud/calibration.csv) and every run of every report
+Prints, for every published calibration point (gptbench/predict/calibration.csv) and every run of every report
 committed to reports/reference/, the measured tokens/s per GPU, the projected one and their ratio (in-sample: the stored
 efficiencies were fitted on these points), plus the memory estimate against the reserved memory where the source
 gives it. Then the held-out tables: each point projected by a model fitted without it (leave one point out) and
@@ -24,10 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
-from gptbench.cloud.projection import EFFICIENCIES
-from gptbench.cloud.validation import EXCEPTIONS, HELD_OUT_BOUND, HeldOut, leave_one_out, leave_one_source_out
-from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
+from gptbench.predict.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
+from gptbench.predict.projection import EFFICIENCIES
+from gptbench.predict.validation import EXCEPTIONS, HELD_OUT_BOUND, HeldOut, leave_one_out, leave_one_source_out
+from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
 
 ROOT = Path(__file__).resolve().parent.parent
 

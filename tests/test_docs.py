@@ -178,9 +178,9 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 
 def test_memory_figures_are_the_codes() -> None:
-    from gptbench.cloud.calibration import published_points
     from gptbench.cloud.throughput import workload_for
-    from gptbench.cloud.workload import CONTEXT_GB, memory_estimate_gb
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
 
     doc = "docs/methodology.md"
     default_gb = memory_estimate_gb(workload_for("124m", None, 16, "bf16", True, "sdpa"))
@@ -198,16 +198,16 @@ def test_memory_figures_are_the_codes() -> None:
 
 @pytest.fixture(scope="module")
 def held_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_source_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_source_out
 
     return leave_one_source_out(published_points())
 
 
 @pytest.fixture(scope="module")
 def points_out() -> list:
-    from gptbench.cloud.calibration import published_points
-    from gptbench.cloud.validation import leave_one_out
+    from gptbench.predict.calibration import published_points
+    from gptbench.predict.validation import leave_one_out
 
     return leave_one_out(published_points())
 
@@ -220,14 +220,14 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     exceptions, the bands widened to them and the extrapolations' wider band."""
     import math
 
-    from gptbench.cloud.validation import (
+    from gptbench.hardware.specs import find_gpu
+    from gptbench.predict.validation import (
         EXCEPTIONS,
         EXTRAPOLATION_WIDTH,
         HELD_OUT_BOUND,
         band_factors,
         evidence_for,
     )
-    from gptbench.hardware.specs import find_gpu
 
     doc = "docs/methodology.md"
     rows = [line for line in text_of(doc).splitlines() if line.startswith("| ") and line.rstrip().endswith("% |")]
@@ -278,10 +278,10 @@ def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> Non
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
     """The efficiencies, the A100-only fits, the modelled compile and vocabulary gains, and the MFUs of the misses."""
     from gptbench.bench.flops import flops_per_token
-    from gptbench.cloud.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
-    from gptbench.cloud.projection import EFFICIENCIES
     from gptbench.hardware.specs import find_gpu
     from gptbench.model.config import GPTConfig
+    from gptbench.predict.calibration import SINGLE_STEP_WEIGHT, fit, projected_per_gpu, published_points
+    from gptbench.predict.projection import EFFICIENCIES
 
     doc = "docs/methodology.md"
     assert_quoted(f"**memory efficiency {EFFICIENCIES.memory:.2f}**", doc)
@@ -360,10 +360,10 @@ def test_plan_samples_are_what_plan_prints() -> None:
 
 
 def test_plan_scaling_table_is_the_codes() -> None:
-    """docs/plan.md's table of the scaling model's held-out points quotes what cloud/scaling.py recomputes."""
+    """docs/plan.md's table of the scaling model's held-out points quotes what predict/scaling.py recomputes."""
     import math
 
-    from gptbench.cloud.scaling import leave_one_out_errors
+    from gptbench.predict.scaling import leave_one_out_errors
 
     quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", text_of("docs/plan.md"))
     assert quoted == [f"{math.exp(error):.2f}" for _, error in leave_one_out_errors()]

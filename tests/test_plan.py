@@ -15,18 +15,23 @@ from typer.testing import CliRunner
 from gptbench.cli import app
 from gptbench.cloud.answers import pareto
 from gptbench.cloud.plan import Option, PlanRequest, make_plan
-from gptbench.cloud.projection import project
-from gptbench.cloud.scaling import (
-    DDP_FACTOR,
-    SCALING_BOUND,
-    SCALING_LEAVE_ONE_OUT,
-    fit_factor,
-    leave_one_out_errors,
-    point_ratios,
-)
 from gptbench.cloud.setup import COMPILE_FIRST_STEP_S
 from gptbench.cloud.throughput import workload_for
 from gptbench.hardware.specs import find_gpu
+from gptbench.predict.projection import project
+from gptbench.predict.scaling import (
+    DDP_FACTOR,
+    SCALING_BOUND,
+    SCALING_LEAVE_ONE_OUT,
+    SCALING_POINTS,
+    ScalingPoint,
+    fit_factor,
+    leave_one_out_errors,
+    point_ratios,
+    scaling_band,
+    scaling_evidence,
+)
+from gptbench.predict.workload import Workload
 
 runner = CliRunner()
 REFERENCE = Path(__file__).resolve().parent.parent / "reports" / "reference"
@@ -81,6 +86,25 @@ def test_scaling_model_leave_one_out_is_stored_and_within_its_bound() -> None:
     for (_, error), (_, stored) in zip(recomputed, SCALING_LEAVE_ONE_OUT, strict=True):
         assert error == pytest.approx(stored, abs=0.001)
         assert abs(error) <= SCALING_BOUND
+
+
+def test_a_scaling_point_mixing_programs_is_refused() -> None:
+    """Data parallelism never beats linear scaling: an efficiency above 1 means the 1-GPU figure is another program's
+    (llm.c's 8x H100 over the RunPod PyTorch script's one H100 came out at 1.011), and a projected 1-GPU figure is
+    the model measuring itself."""
+    assert all(p.efficiency <= 1 and p.single_basis.startswith("measured") for p in SCALING_POINTS)
+    llmc = Workload(12, 12, 768, 50304, 1024, 64)
+    with pytest.raises(ValueError, match="efficiency 1.011 > 1"):
+        ScalingPoint("llmc-8xh100", "h100-sxm", 8, llmc, 524_288 / 0.139, 466_440, "measured: another program", "")
+    with pytest.raises(ValueError, match="must be measured with the same program"):
+        ScalingPoint("nanogpt-110", "a100-sxm4-40gb", 8, llmc, 874_591, 157_514, "projected: gptbench's roofline", "")
+
+
+def test_without_held_out_points_the_scaling_band_is_wide_and_says_so() -> None:
+    low, high = scaling_band()
+    assert len(SCALING_LEAVE_ONE_OUT) < 3 and (low, high) == pytest.approx((1 / 2.25, 2.25))
+    assert scaling_band(0.8)[1] == pytest.approx(1 / 0.8)  # never past linear scaling
+    assert scaling_evidence(find_gpu("h100-sxm"), 8).startswith("scaling: not validated")
 
 
 def test_pcie_scales_worse_than_nvlink_for_a_big_model(tmp_path: Path) -> None:
@@ -175,7 +199,7 @@ def test_checkpointing_recompute_is_counted_once() -> None:
     them again (they did: a checkpointed 1558M step on an H100 came out 1.25x the projection's)."""
     from dataclasses import replace
 
-    from gptbench.cloud.scaling import phases_for
+    from gptbench.predict.scaling import phases_for
 
     spec = find_gpu("h100-sxm")
     w = replace(workload_for("1558m", 1024, 4, "bf16", True, "sdpa", 4), activation_checkpointing=True)

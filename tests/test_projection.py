@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gptbench.cloud.calibration import fit, published_points, report_points
-from gptbench.cloud.projection import CALIBRATED_ON, EFFICIENCIES, Efficiencies, Op, op_time_s, project, step_ops
 from gptbench.cloud.throughput import workload_for
-from gptbench.cloud.workload import CONTEXT_GB, Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
+from gptbench.predict.calibration import fit, published_points, report_points
+from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, Efficiencies, Op, op_time_s, project, step_ops
+from gptbench.predict.workload import CONTEXT_GB, Workload, memory_estimate_gb
 
 REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports" / "reference"
 GPT2 = Workload(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, seq_len=1024, micro_batch=16)
@@ -153,8 +153,8 @@ def test_book_presets_are_projected_as_the_books_model() -> None:
 def test_memory_model_learns_sharding_and_checkpointing() -> None:
     """Each switch moves the estimate the way it moves real memory, by the parts it touches, and sharding over one
     rank changes nothing. GPT-2 1558M at micro-batch 16 on one GPU is the "85.3 GB" `estimate` prints today."""
-    from gptbench.cloud.workload import memory_breakdown, memory_estimate_gb, workload_of
     from gptbench.model.config import PRESETS
+    from gptbench.predict.workload import memory_breakdown, memory_estimate_gb, workload_of
 
     base = dict(seq_len=1024, micro_batch=16)
     plain = workload_of(PRESETS["1558m"], **base)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gptbench.cloud.calibration import PUBLISHED_FILE, SINGLE_STEP_WEIGHT, published_points, report_points
-from gptbench.cloud.validation import (
+from gptbench.hardware.specs import find_gpu
+from gptbench.predict.calibration import PUBLISHED_FILE, SINGLE_STEP_WEIGHT, published_points, report_points
+from gptbench.predict.validation import (
     EXCEPTIONS,
     HELD_OUT_BOUND,
     LEAVE_ONE_OUT,
@@ -21,7 +22,6 @@ from gptbench.cloud.validation import (
     leave_one_out,
     leave_one_source_out,
 )
-from gptbench.hardware.specs import find_gpu
 
 REPO_REPORTS = Path(__file__).resolve().parent.parent / "reports" / "reference"
 
@@ -52,7 +52,7 @@ def test_held_out_errors_are_within_the_bound_chosen_in_advance(held_out: list, 
 
 def test_the_error_is_symmetric() -> None:
     """A projection 2x too fast and one 2x too slow are equally wrong (the old projected/measured - 1 gave +100% and -50%)."""
-    from gptbench.cloud.validation import HeldOut
+    from gptbench.predict.validation import HeldOut
 
     fast = HeldOut("a", "l4", 100.0, 200.0, None)  # type: ignore[arg-type]
     slow = HeldOut("b", "l4", 200.0, 100.0, None)  # type: ignore[arg-type]
@@ -64,7 +64,7 @@ def test_stored_held_out_tables_match_the_data(held_out: list, sources_out: list
     for recomputed, stored in ((held_out, LEAVE_ONE_OUT), (sources_out, LEAVE_ONE_SOURCE_OUT)):
         assert [(h.name, h.gpu, round(h.error, 3)) for h in recomputed] == [
             (n, g, pytest.approx(e, abs=0.0015)) for n, g, e in stored
-        ], "re-run benchmarks/projection_vs_measured.py --fit and update the tables in gptbench/cloud/validation.py"
+        ], "re-run benchmarks/projection_vs_measured.py --fit and update the tables in gptbench/predict/validation.py"
 
 
 def test_a_source_is_held_out_whole(sources_out: list) -> None:

@@ -33,7 +33,7 @@ ATTENTIONS = ("sdpa", "naive")
 RUN_ALLOCATORS = ("system", "tcmalloc", "jemalloc")
 # none: every rank holds everything (DDP); optimizer: AdamW's moments split over ranks (ZeRO-1,
 # ZeroRedundancyOptimizer); full: weights, gradients and moments split (FSDP2 fully_shard). The names are the memory
-# model's (gptbench/cloud/projection.py Workload.sharding).
+# model's (gptbench/predict/projection.py Workload.sharding).
 SHARDS = ("none", "optimizer", "full")
 # torch.compile's `mode`s (torch.compile docs): default; max-autotune-no-cudagraphs autotunes matmul and Triton
 # templates; reduce-overhead records CUDA graphs (fewer launches); max-autotune does both.

@@ -15,10 +15,10 @@ from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
 from gptbench.cloud.tokens import parse_tokens
-from gptbench.cloud.workload import Workload
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 from gptbench.model.config import GPTConfig, count_params
+from gptbench.predict.workload import Workload
 
 
 @app.command(name="estimate", rich_help_panel=DECIDE)
@@ -39,7 +39,7 @@ def estimate_command(
     ] = None,
     gpus: Annotated[Optional[int], typer.Option(help="GPUs for the run (default: as measured, or 1).")] = None,
     scaling_efficiency: Annotated[
-        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else 0.9, an assumption).")
+        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else plan's scaling model).")
     ] = None,
     price: Annotated[Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).")] = None,
     price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
@@ -101,7 +101,7 @@ def estimate_command(
     explained = None
     if explain:
         explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json, explained, workload)
+    _print_estimate(estimate(plan, throughput, board, workload if spec else None), as_json, explained, workload)
 
 
 def with_switches(w: Workload, gpus: int | None, shard: str, checkpointing: bool) -> Workload:
@@ -170,7 +170,7 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
 
 def _what_fits(w: Workload, t: Throughput) -> str:
     """The cheapest switch that the memory model says makes the workload fit, or a smaller batch."""
-    from gptbench.cloud.fit import cheapest_fit
+    from gptbench.predict.fit import cheapest_fit
 
     fit = cheapest_fit(w, t.memory_capacity_gb) if w is not None and t.memory_capacity_gb else None
     if fit is None:

@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gptbench.cloud.calibration import workload_from_config
 from gptbench.cloud.estimate import Throughput
-from gptbench.cloud.projection import EFFICIENCIES, Efficiencies, Op, op_times_s, peak_for_workload, weighted_ops
 from gptbench.cloud.throughput import pick_run, precision_for
-from gptbench.cloud.workload import Workload
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, match_device
+from gptbench.predict.calibration import workload_from_config
+from gptbench.predict.projection import EFFICIENCIES, Efficiencies, Op, op_times_s, peak_for_workload, weighted_ops
+from gptbench.predict.workload import Workload
 
 GROUPS = ("matmuls", "attention", "LM head + cross-entropy", "elementwise", "optimizer")
 

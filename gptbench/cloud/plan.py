@@ -6,7 +6,6 @@ model (scaling.py), set-up time billed (setup.py), the options ranked by cost, t
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -14,15 +13,15 @@ from typing import Any
 
 from gptbench.cloud.answers import Answer, answers, pareto
 from gptbench.cloud.estimate import RunPlan, Throughput, electricity_for
-from gptbench.cloud.fit import best_config, sequences_per_gpu, what_would_fit
 from gptbench.cloud.prices import Offer, current_offers
-from gptbench.cloud.scaling import DDP_FACTOR, SCALING_BOUND, SCALING_POINTS, scaling_band, scaling_evidence
 from gptbench.cloud.setup import Setup, setup_for, setup_lines
 from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision_for, workload_for
-from gptbench.cloud.validation import evidence_for
-from gptbench.cloud.workload import Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
+from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
+from gptbench.predict.scaling import scaling_band, scaling_evidence, scaling_model_line
+from gptbench.predict.validation import evidence_for
+from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
 
@@ -146,9 +145,9 @@ def _measured_band(rate: float, p10: float | None, p90: float | None) -> tuple[f
     return (p10 / rate, p90 / rate) if p10 and p90 else (1.0, 1.0)
 
 
-def _with_scaling(band: tuple[float, float]) -> tuple[float, float]:
-    """`band` widened by the scaling model's held-out band, for a rate that a modelled efficiency multiplies."""
-    low, high = scaling_band()
+def _with_scaling(band: tuple[float, float], efficiency: float) -> tuple[float, float]:
+    """`band` widened by the scaling model's band, for a rate that a modelled `efficiency` multiplies."""
+    low, high = scaling_band(efficiency)
     return band[0] * low, band[1] * high
 
 
@@ -212,7 +211,7 @@ def gpu_option(
     basis, scaling_basis, label = "projected", "modelled" if gpus > 1 else "none (one GPU)", evidence.label
     if gpus > 1:
         label += "; " + scaling_evidence(spec, gpus)
-        band = _with_scaling(band)
+        band = _with_scaling(band, efficiency)
     measured = measured_on(spec, w, folder)[0] if spec.name in measured_gpus(folder) else None  # same switches only
     if measured is not None:  # a measurement on this GPU and configuration wins over the projection
         basis, label = "measured", f"measured: {measured.source}"
@@ -221,7 +220,7 @@ def gpu_option(
             efficiency, scaling_basis = measured.scaling_efficiency, f"measured ({measured.source})"
         band = _measured_band(measured.tokens_per_sec, measured.tokens_per_sec_p10, measured.tokens_per_sec_p90)
         if gpus > 1 and scaling_basis == "modelled":  # measured on another GPU count: the scaling model's band too
-            band = _with_scaling(band)
+            band = _with_scaling(band, efficiency)
     rate = single * gpus * efficiency
     train_h, setup = req.tokens / rate / 3600, _setup(req, w)
     cost = (train_h + setup.hours) * price if price is not None else None
@@ -413,10 +412,7 @@ def plan_assumptions(req: PlanRequest) -> list[str]:
         f" activation checkpointing ({SWITCHES})",
         "speed: projected by gptbench's roofline model (evidence per row), or measured where the reports folder has this"
         " GPU and configuration; bands: the projection's held-out band, times the scaling model's on several GPUs",
-        f"multi-GPU: gradient all-reduce over the link (spec table) overlapped with backward, × DDP_FACTOR {DDP_FACTOR} "
-        f"fitted on {len(SCALING_POINTS)} published multi-GPU points (leave-one-out within"
-        f" ×{math.exp(SCALING_BOUND):.1f} either way); a"
-        " report's measured scaling efficiency wins",
+        f"multi-GPU: {scaling_model_line()}; a report's measured scaling efficiency wins",
         *setup_lines(_setup(req, w), req.data, req.checkpoint_every),
         "prices: the catalog's $/hour for the whole instance on the date observed (--json has each source); yours: "
         "electricity at --kwh-price",

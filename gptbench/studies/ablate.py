@@ -25,7 +25,7 @@ from gptbench.model.config import GPT2_VOCAB, PADDED_VOCAB
 from gptbench.studies.series import SeriesItem
 
 if TYPE_CHECKING:
-    from gptbench.cloud.workload import Workload
+    from gptbench.predict.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,8 @@ def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[Ben
     """`config` at the largest micro-batch (halving from its own) whose ladder baseline (fp32 weights and
     activations, naive attention with its T x T scores, unpadded vocabulary) is estimated to fit in `bound_gb`,
     with a sentence saying what was chosen and why; unchanged when it fits or no bound is known. When not even
-    micro-batch 1 fits, the cheapest memory switch that makes it fit (cloud/fit.py) is turned on for every rung."""
-    from gptbench.cloud.fit import cheapest_fit
+    micro-batch 1 fits, the cheapest memory switch that makes it fit (predict/fit.py) is turned on for every rung."""
+    from gptbench.predict.fit import cheapest_fit
 
     if bound_gb is None:
         return config, None
@@ -208,7 +208,7 @@ def fit_baseline_batch(config: BenchConfig, bound_gb: float | None) -> tuple[Ben
 
 
 def _baseline_workload(config: BenchConfig, batch: int) -> Workload:
-    from gptbench.cloud.workload import workload_of
+    from gptbench.predict.workload import workload_of
 
     b = baseline(replace(config, micro_batch=batch))
     step = {"seq_len": b.seq_len, "micro_batch": batch, "grad_accum": b.grad_accum, "dtype": "fp32", "tf32": False}
@@ -217,7 +217,7 @@ def _baseline_workload(config: BenchConfig, batch: int) -> Workload:
 
 
 def _baseline_gb(config: BenchConfig, batch: int) -> float:
-    from gptbench.cloud.workload import memory_estimate_gb
+    from gptbench.predict.workload import memory_estimate_gb
 
     return memory_estimate_gb(_baseline_workload(config, batch))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gptbench.bench.config import BenchConfig
-from gptbench.cloud.workload import memory_estimate_gb, workload_of
+from gptbench.predict.workload import memory_estimate_gb, workload_of
 
 # The projection counts the tensors a step keeps; eager CPU steps keep more (temporaries the allocator has not
 # returned yet, bf16 copies autocast makes on the fly). Measured on the tiny preset at seq 128, bf16 autocast, sdpa
@@ -32,7 +32,7 @@ class MemoryLine:
 
 
 def prior_per_sample_gb(config: BenchConfig) -> float | None:
-    """GB per extra sample by the projection's memory model (gptbench.cloud.projection), times PRIOR_SAFETY;
+    """GB per extra sample by the projection's memory model (gptbench.predict.projection), times PRIOR_SAFETY;
     None for a --model-factory module, whose shape gptbench does not know."""
     if config.factory is not None:
         return None

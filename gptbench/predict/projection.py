@@ -3,7 +3,7 @@
 Every operation of the forward pass, the backward pass and the optimizer is listed with the FLOPs it does and the
 bytes it moves through device memory; its time is max(FLOPs / (peak x matmul efficiency), bytes / (bandwidth x
 memory efficiency)); a step is the sum. The two efficiencies (and a penalty for a vocabulary that is not a multiple
-of 64) are fitted to measurements, see gptbench/cloud/calibration.py. Everything here is a projection, and is
+of 64) are fitted to measurements, see gptbench/predict/calibration.py. Everything here is a projection, and is
 labelled so wherever it is shown. The byte counts follow how PyTorch runs gptbench's model (autocast, fp32 master
 weights, LayerNorm and softmax in fp32); they are approximations, stated per operation.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gptbench.cloud.workload import FP32, Workload, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
+from gptbench.predict.workload import FP32, Workload, memory_estimate_gb
 
 
 @dataclass(frozen=True)

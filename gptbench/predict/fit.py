@@ -10,10 +10,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gptbench.cloud.scaling import modelled_efficiency, phases_for
-from gptbench.cloud.workload import MemoryBreakdown, Workload, memory_breakdown, memory_estimate_gb
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec
+from gptbench.predict.scaling import modelled_efficiency, phases_for
+from gptbench.predict.workload import MemoryBreakdown, Workload, memory_breakdown, memory_estimate_gb
 
 # Memory layouts tried in order when the model does not fit: sharded AdamW state, then FSDP, then recomputation.
 LAYOUTS = (("none", False), ("optimizer", False), ("full", False), ("none", True), ("optimizer", True), ("full", True))

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from gptbench.cloud.projection import MEMORY_EFFICIENCY, Efficiencies, op_time_s, peak_for_workload, project, weighted_ops
-from gptbench.cloud.workload import Workload, workload_of
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
+from gptbench.predict.projection import MEMORY_EFFICIENCY, Efficiencies, op_time_s, peak_for_workload, project, weighted_ops
+from gptbench.predict.workload import Workload, workload_of
 from gptbench.reports.schema import RunConfig
 from gptbench.reports.store import find_reports, load_report
 

@@ -14,10 +14,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gptbench.cloud.calibration import CalibrationPoint, fit, projected_per_gpu
-from gptbench.cloud.projection import Efficiencies
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, gpu_specs
+from gptbench.predict.calibration import CalibrationPoint, fit, projected_per_gpu
+from gptbench.predict.projection import Efficiencies
 
 # The promise, chosen before the leave-one-source-out errors were computed: a held-out point is projected within a
 # factor 1.5 of its measurement, either way (|ln(projected / measured)| <= ln 1.5). Why 1.5: `estimate` is used to
