@@ -51,14 +51,27 @@ step() { # step NAME PLANNED_S CMD...: run CMD under the smaller of PLANNED_S + 
     printf '%s\t%s\t%s\texit %s\n' "$name" "$planned" "$((SECONDS - start))" "$rc" >>"$OUT/frontier.tsv"
 }
 
-install_wheels() { # offline, no dependencies: torch and triton are the image's own
-    local wheels=(.wheels/*.whl)
-    [ -e "${wheels[0]}" ] || { echo "no wheels carried in .wheels/: FP8 and --loss liger will refuse"; return 0; }
-    "$PY" -m pip install --no-index --no-deps --quiet "${wheels[@]}"
+wheels() { # offline, no dependencies (torch and triton are the image's own); without pip, unpacked onto PYTHONPATH
+    local wheels=(.wheels/*.whl) start=$SECONDS how
+    if [ "$DRY" = 1 ]; then
+        printf 'wheels\t15\tpip install --no-index --no-deps .wheels/*.whl (without pip: unpacked onto PYTHONPATH)\n'
+        return 0
+    fi
+    if [ ! -e "${wheels[0]}" ]; then
+        how="none carried in .wheels/: --fp8 and --loss liger will refuse"
+    elif "$PY" -m pip install --no-index --no-deps --quiet "${wheels[@]}" >>"$OUT/session.log" 2>&1; then
+        how="installed ${#wheels[@]} with pip"
+    else
+        "$PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+            "${TMPDIR:-/tmp}/gptbench-wheels" "${wheels[@]}" >>"$OUT/session.log" 2>&1
+        export PYTHONPATH="${TMPDIR:-/tmp}/gptbench-wheels:$PYTHONPATH"
+        how="no pip: ${#wheels[@]} unpacked into ${TMPDIR:-/tmp}/gptbench-wheels"
+    fi
+    printf 'wheels\t15\t%s\t%s\n' "$((SECONDS - start))" "$how" >>"$OUT/frontier.tsv"
 }
 
 frontier() {
-    step wheels 15 install_wheels
+    wheels
     step b64-standard 45 "${RUN[@]}" --batch 64 --label frontier-b64
     step b64-chunked 45 "${RUN[@]}" "${B64[@]}" --label frontier-b64-chunked
     step b64-chunked-fp8 60 "${RUN[@]}" "${B64[@]}" --fp8 --label frontier-b64-chunked-fp8
@@ -68,7 +81,7 @@ frontier() {
 }
 
 frontier_ablate() {
-    step wheels 15 install_wheels
+    wheels
     step b64-liger 50 "${RUN[@]}" --batch 64 --loss liger --label frontier-b64-liger
     step ablate 385 "$PY" -m gptbench ablate --device cuda --no-batch-search --steps 10 --warmup 2 --out "$OUT"
 }

@@ -169,3 +169,12 @@ def test_reports_from_before_the_switches_load_as_the_plain_trainer() -> None:
     assert (config.loss, config.compile_mode, config.fp8) == ("standard", "default", False)
     again = Report.from_dict(report.to_dict()).runs[0].config
     assert dataclasses.asdict(again) == dataclasses.asdict(config)
+
+
+def test_fp8_with_the_real_torchao_swaps_the_block_linears() -> None:
+    """Where torchao is installed (the GPU session's carried wheel; CI's CPU install has none): its real API, its real
+    Float8Linear, the head left alone."""
+    pytest.importorskip("torchao.float8")
+    model = GPT(GPTConfig.from_name("tiny"))
+    assert convert_to_fp8(model) == 8
+    assert type(model.h[0].attn.c_attn).__name__ == "Float8Linear" and type(model.lm_head) is torch.nn.Linear

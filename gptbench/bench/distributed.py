@@ -184,8 +184,10 @@ def _setup_key(c: RunConfig) -> tuple:
     m = c.model
     shape = (m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size)
     step = (c.seq_len, c.micro_batch, c.grad_accum, c.dtype, c.compile, c.attention, c.tf32, c.fused_adamw, c.data)
-    # Checkpointing changes the work per token; sharding does not (its single-process baseline holds everything).
-    return (*shape, *step, c.activation_checkpointing, (c.device or "").split(":")[0])
+    # Checkpointing changes the work per token, and the loss, compile mode and FP8 its speed; sharding does not (its
+    # single-process baseline holds everything).
+    frontier = (c.loss, c.compile_mode, c.fp8)
+    return (*shape, *step, c.activation_checkpointing, *frontier, (c.device or "").split(":")[0])
 
 
 def find_baseline(path: str | Path, wanted: RunConfig, accelerator: Accelerator, source: str | None = None) -> Baseline:
