@@ -144,7 +144,7 @@ def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
     t = e["throughput"]
     doc = "README.md"
     assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"({t['range_basis']}: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
+    assert_quoted(f"{t['range_basis']} │ {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f} tok/s", doc)
     low, high = e["hours_range"]
     assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
     assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)

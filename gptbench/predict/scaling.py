@@ -6,7 +6,7 @@ all-reduce waits after backward, unless the whole all-reduce takes longer than t
 bytes moves 2 x G x (n-1)/n through each GPU's link (NCCL's "bus bandwidth" convention, nccl-tests
 doc/PERFORMANCE.md). Sharded optimizer state (ZeRO-1: torch's ZeroRedundancyOptimizer under DDP) keeps DDP's
 all-reduce and then sends each rank's updated weights to the others after the optimizer ((n-1)/n x G more, not
-overlapped); FSDP gathers every block's weights in forward
+overlapped); FSDP gathers every block's weights (fp32: bench/sharding.py sets no mixed-precision policy) in forward
 and again in backward and reduce-scatters the gradients, every micro-batch, overlapped with that micro-batch's compute.
 
 What the link cannot explain (Python, hooks, bucket copies, torch.compile's graph splits under DDP) is one fitted
@@ -136,9 +136,9 @@ def exposed_comm_s(w: Workload, gpus: int, link: Interconnect, phases: StepPhase
         return 0.0
     share, bw = (gpus - 1) / gpus, link.busbw_gbs * 1e9
     grads = w.n_params * w.weight_bytes  # DDP reduces the gradients in the parameters' dtype
-    if w.sharding == "full":  # per micro-batch: gather weights (compute dtype) twice, reduce-scatter the gradients
-        per_micro = share * w.n_params * (2 * w.act_bytes + w.weight_bytes) / bw
-        first_block = share * w.block_params * w.act_bytes / bw  # nothing to overlap the first gather with
+    if w.sharding == "full":  # per micro-batch: gather the weights twice, reduce-scatter the gradients
+        per_micro = share * w.n_params * 3 * w.weight_bytes / bw  # in the weights' dtype: no mixed-precision policy
+        first_block = share * w.block_params * w.weight_bytes / bw  # nothing to overlap the first gather with
         return w.grad_accum * (max(0.0, per_micro - phases.micro_batch_s) + first_block)
     all_reduce = 2 * share * grads / bw
     last_bucket = 2 * share * min(grads, DDP_BUCKET_BYTES) / bw
