@@ -157,10 +157,15 @@ def test_sweep_crosses_the_new_switches() -> None:
 def test_a_chunked_run_says_so_in_its_report_and_summary(tmp_path: Path) -> None:
     result = runner.invoke(app, [*TINY_RUN, "--loss", "chunked", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    run = load_report(next(tmp_path.glob("*.json"))).runs[0]
+    path = next(tmp_path.glob("*.json"))
+    run = load_report(path).runs[0]
     assert (run.config.loss, run.config.compile_mode, run.config.fp8) == ("chunked", "default", False)
     assert run.result.status == "ok" and run.result.loss.all_finite
     assert "chunked loss" in result.stdout
+    from gptbench.views.load import find_column, run_rows
+
+    (row,) = run_rows(path, load_report(path))
+    assert row["loss"] == "chunked" and find_column("dtype").cell(row).endswith("sdpa chunked loss")  # compare's column
 
 
 def test_reports_from_before_the_switches_load_as_the_plain_trainer() -> None:
