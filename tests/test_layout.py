@@ -68,7 +68,7 @@ def test_plan_without_limits_shows_the_pareto_front_and_a_key_for_the_basis(tmp_
     rows = shown(plan, False)
     assert rows == [i for i, o in enumerate(plan.options) if o.pareto]
     text = " ".join(line.strip() for line in render(plan_view(plan, 80), 80))  # wrapped prose joined again
-    assert "V validated" in text and f"{len(rows)} of {len(plan.options)} options shown (--all" in text
+    assert "C carried" in text and f"{len(rows)} of {len(plan.options)} options shown (--all" in text
 
 
 def test_piped_output_honours_columns(tmp_path: Path) -> None:
