@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
@@ -83,7 +84,7 @@ def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True
     return Path(found[-1])
 
 
-BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
+BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.", callback=checks.SECONDS)]
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -108,7 +109,7 @@ def suite(
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     seq: opt.Seq = None,
-    steps: Annotated[int, typer.Option(help="Measured steps of every run.")] = 20,
+    steps: Annotated[int, typer.Option(help="Measured steps of every run.", callback=checks.whole(1, checks.STEPS_MAX))] = 20,
     warmup: opt.Warmup = None,
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
@@ -141,6 +142,7 @@ def suite(
             loss=loss, compile_mode=compile_mode, fp8=fp8,
         )  # fmt: skip
     )
+    limit_gb = opt.memory_limit_gb(memory_limit, config.device)
     paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]
     reports = [load_report(paths[0])]
     with err.status(f"run at the default configuration ({config.device})…"):
@@ -149,7 +151,7 @@ def suite(
     paths.append(finish_report(reports[-1], out_dir))
     if not as_json:
         print_run_summary(out, reports[-1], default_run, paths[-1])
-    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+    runs = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
     paths.append(finish_report(reports[-1], out_dir))
     if not as_json:
