@@ -113,6 +113,25 @@ ActivationCheckpointing = Annotated[
         help="Recompute each transformer block in backward (torch.utils.checkpoint): less activation memory, more FLOPs.",
     ),
 ]
+Loss = Annotated[
+    str,
+    typer.Option(
+        help="LM head + cross-entropy: standard (the full logits), chunked (gptbench's, a chunk of logits at a time), "
+        "liger or cce (a library's fused kernel; CUDA)."
+    ),
+]
+CompileMode = Annotated[
+    str,
+    typer.Option(
+        help="torch.compile's mode: default, max-autotune-no-cudagraphs, reduce-overhead or max-autotune (both: CUDA graphs)."
+    ),
+]
+Fp8 = Annotated[
+    bool,
+    typer.Option(
+        "--fp8", help="The blocks' linear layers in FP8 (torchao float8 training; CUDA sm89+; pip install 'gptbench[fp8]')."
+    ),
+]
 
 ModelFactory = Annotated[
     Optional[str],

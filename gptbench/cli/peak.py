@@ -121,6 +121,9 @@ def suite(
     ] = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
+    loss: opt.Loss = "standard",
+    compile_mode: opt.CompileMode = "default",
+    fp8: opt.Fp8 = False,
 ) -> None:
     """The standard set for a machine to send back: peak, the default run, the fastest batch that fits, the ladder."""
     from gptbench.bench.config import resolve_config
@@ -134,7 +137,10 @@ def suite(
     prepare_allocator(allocator, device)
     start = time.perf_counter()
     config = resolve_config(
-        opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
+        opt.run_options(
+            device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads,
+            loss=loss, compile_mode=compile_mode, fp8=fp8,
+        )  # fmt: skip
     )
     limit_gb = opt.memory_limit_gb(memory_limit, config.device)
     paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]

@@ -75,6 +75,9 @@ def run(
     threads: opt.Threads = None,
     activation_checkpointing: opt.ActivationCheckpointing = False,
     shard: ddp.Shard = "none",
+    loss: opt.Loss = "standard",
+    compile_mode: opt.CompileMode = "default",
+    fp8: opt.Fp8 = False,
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
     auto = batch is not None and batch.strip().lower() == "auto"
@@ -92,6 +95,7 @@ def run(
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
         allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing, shard=shard,
+        loss=loss, compile_mode=compile_mode, fp8=fp8,
     )  # fmt: skip
     ddp.check_shard(shard, nproc)
     checks.only_with(ctx, ("dist_timeout",), ddp.wanted(nproc, scaling, baseline_report), "--nproc")

@@ -64,6 +64,11 @@ def sweep(
     activation_checkpointing: Annotated[
         Optional[str], typer.Option(help="Per-block activation checkpointing on, off, or on,off.")
     ] = None,
+    loss: Annotated[Optional[str], typer.Option(help="Losses, e.g. standard,chunked.")] = None,
+    compile_mode: Annotated[
+        Optional[str], typer.Option(help="torch.compile modes, e.g. default,max-autotune-no-cudagraphs.")
+    ] = None,
+    fp8: Annotated[Optional[str], typer.Option(help="FP8 linear layers on, off, or on,off.")] = None,
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     n_layer: opt.NLayer = None,
@@ -100,6 +105,9 @@ def sweep(
         "compile": opt.parse_list("compile", compile, bool),
         "attention": opt.parse_list("attention", attention, str),
         "activation_checkpointing": opt.parse_list("activation-checkpointing", activation_checkpointing, bool),
+        "loss": opt.parse_list("loss", loss, str),
+        "compile_mode": opt.parse_list("compile-mode", compile_mode, str),
+        "fp8": opt.parse_list("fp8", fp8, bool),
     }
     base = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,

@@ -161,6 +161,10 @@ def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[s
         ("tied head", w.tied_head, bool(tied)),
         ("activation checkpointing", w.activation_checkpointing, c.activation_checkpointing),  # recompute costs time
         ("sharding", w.sharding, c.shard),  # ZeRO-1 and FSDP2 add communication
+        # The workload is always the plain trainer's: a run with the frontier's switches is not its measurement.
+        ("loss", "standard", c.loss),
+        ("compile mode", "default", c.compile_mode if c.compile else "default"),
+        ("FP8", False, c.fp8),
     ]
     return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
 
