@@ -34,6 +34,8 @@ def measured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     for name in ("measure_with_progress", "search_batch"):
         monkeypatch.setattr(f"gptbench.cli.run.{name}", fake(name))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("the verdict")
+    (tmp_path / "corpus.jsonl").write_text('{"text": "the verdict"}\n')
     return reached
 
 
@@ -81,6 +83,8 @@ def test_options_of_a_factory_are_refused_without_one(measured: list[str]) -> No
         (["estimate", "--tokens-per-sec", "10", "--price-per", "instance"], "--price-per would be ignored"),
         (["plan", "--force"], "--force would be ignored: it applies only with --html"),
         (["compare", "x.json", "--force"], "--force would be ignored"),
+        (["prepare", "corpus.txt", "--column", "body"], "--column would be ignored: it applies only with parquet or jsonl"),
+        (["prepare", "corpus.jsonl", "--split-on", "x"], "--split-on would be ignored: it applies only with text-file"),
         (["plan", "--tokens", "1e309"], "give a finite count of at least 1 token"),  # was an OverflowError traceback
         (["compare"], "Missing argument"),
         (["no-such-command"], "No such command 'no-such-command'"),
