@@ -181,7 +181,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
         status, message = describe_failure(e)  # the whole chain: compile errors wrap the real cause
         result = RunResult(status=status, error=message)
     finally:
-        trainer = source = None  # free the model before the next run of a sweep
+        trainer = source = None  # type: ignore[assignment]  # free the model before the next run of a sweep
         gc.collect()
     result.memory = tracker.read()
     result.rank_memory = gather_memory(result.memory)

@@ -9,6 +9,8 @@ so a measured run and `estimate`'s prediction describe the same thing; and on th
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -16,11 +18,15 @@ from torch.distributed.optim import ZeroRedundancyOptimizer
 from gptbench.errors import GptbenchError
 from gptbench.model.blocks import HOW_TO_MARK, find_blocks
 
-ADAMW_FLAGS = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
-ADAMW_HYPER = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
+ADAMW_FLAGS: dict[str, dict[str, Any]] = {
+    "fused": {"fused": True},
+    "foreach": {"foreach": True},
+    "for-loop": {"foreach": False, "fused": False},
+}
+ADAMW_HYPER: dict[str, Any] = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
 
 
-def adamw_groups(model: nn.Module) -> list[dict]:
+def adamw_groups(model: nn.Module) -> list[dict[str, Any]]:
     """GPT-2-style groups: weight decay 0.1 on matrices only (not biases, norms)."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [
@@ -52,7 +58,7 @@ def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
     if not blocks:
         raise GptbenchError(f"--shard full shards block by block, and this model has no blocks gptbench can find; {HOW_TO_MARK}")
     policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if dtype == "bf16" else None
-    extra = {"mp_policy": policy} if policy is not None else {}
+    extra: dict[str, Any] = {"mp_policy": policy} if policy is not None else {}
     for block in blocks:
         if compile:
             block.forward = torch.compile(block.forward)

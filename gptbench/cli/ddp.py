@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
+import click
 import typer
 
 from gptbench.cli.common import err
@@ -199,7 +200,7 @@ def forwarded_args(ctx: typer.Context, drop: set[str]) -> list[str]:
     """The options command context `ctx` was given on its command line (defaults left out), minus `drop`, as arguments."""
     args: list[str] = []
     for param in ctx.command.params:
-        if param.param_type_name != "option" or param.name in drop:
+        if not isinstance(param, click.Option) or param.name is None or param.name in drop:
             continue
         source = ctx.get_parameter_source(param.name)
         if source is None or source.name == "DEFAULT":

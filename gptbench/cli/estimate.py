@@ -160,7 +160,7 @@ def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = No
         fits = {True: "fits", False: "does NOT fit", None: "capacity unknown"}[t.fits]
         table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
     out.print(table)
-    if t.fits is False:
+    if t.fits is False and workload is not None:
         what = _what_fits(workload, t)
         out.print(f"[yellow]warning:[/yellow] estimated not to fit in memory at this batch; {what}", soft_wrap=True)
     if explained is not None:

@@ -57,7 +57,7 @@ class ScalingPoint:
         return self.tokens_per_sec / (self.gpus * self.single_tokens_per_sec)
 
 
-_LLMC = dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50304, seq_len=1024, micro_batch=64, grad_accum=1)
+_LLMC = Workload(n_layer=12, n_head=12, n_embd=768, vocab_size=50304, seq_len=1024, micro_batch=64, grad_accum=1)
 RUNPOD = "the RunPod PyTorch GPT-2 124M script of calibration.csv (batch 64 x accum 8, compiled; a different program)"
 SCALING_POINTS: tuple[ScalingPoint, ...] = (
     ScalingPoint(
@@ -88,7 +88,7 @@ SCALING_POINTS: tuple[ScalingPoint, ...] = (
         "llmc-8xa100",
         "a100-sxm4-80gb",
         8,
-        Workload(**_LLMC),
+        _LLMC,
         524_288 / 0.300,
         208_962,
         f"measured: runpod-a100-sxm4-80gb-b64, {RUNPOD}",
@@ -99,7 +99,7 @@ SCALING_POINTS: tuple[ScalingPoint, ...] = (
         "llmc-8xh100",
         "h100-sxm",
         8,
-        Workload(**_LLMC),
+        _LLMC,
         524_288 / 0.139,
         466_440,
         f"measured: runpod-h100-sxm-b64, {RUNPOD}",

@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 class Rung:
     name: str
     change: Callable[[BenchConfig], BenchConfig]
-    applies: Callable[[torch.device], str | None]  # None when it applies here, else the reason it is skipped
+    skip_reason: Callable[[torch.device], str | None]  # why the rung is skipped on this device; None: it runs
 
 
-def _always(_: torch.device) -> None:
+def _never_skipped(_: torch.device) -> None:
     return None
 
 
@@ -66,13 +66,13 @@ def _compile(device: torch.device) -> str | None:
 
 
 RUNGS: tuple[Rung, ...] = (
-    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _always),
+    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _never_skipped),
     Rung("+ TF32 matmuls", lambda c: replace(c, tf32=True), _tf32),
     Rung("+ fused AdamW", lambda c: replace(c, adamw="fused"), _fused),
     Rung("+ bf16 autocast", lambda c: replace(c, dtype="bf16"), _bf16),
-    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _always),
+    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _never_skipped),
     Rung("+ torch.compile", lambda c: replace(c, compile=True), _compile),
-    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _always),
+    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _never_skipped),
 )
 LARGEST_BATCH = "+ largest micro-batch that fits"
 
@@ -118,7 +118,7 @@ def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
     current = baseline(config)
     planned = []
     for rung in ladder_rungs(config):
-        reason = rung.applies(device) or foreign_reason(rung, config)
+        reason = rung.skip_reason(device) or foreign_reason(rung, config)
         if reason is None:
             current = rung.change(current)
         planned.append(PlannedRung(rung.name, current, reason))
@@ -204,12 +204,12 @@ def _allocator_rung(target: str) -> Rung:
 
     name = "tcmalloc" if target == "system" else target
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         if find_library(name) is None:  # also why `--allocator auto` resolved to the system allocator
             return f"lib{name} is not installed here: {INSTALL_HINT[name]}"
         return "the system allocator was asked for (--allocator system)" if target == "system" else None
 
-    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), applies)
+    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), skip_reason)
 
 
 def _threads_rung(target: int | None) -> Rung:
@@ -218,7 +218,7 @@ def _threads_rung(target: int | None) -> Rung:
     the builds differ (c10 counts the machine's cores, MKL and OpenMP builds may follow the CPU set)."""
     name = "+ physical-core threads" if target is None or target == default_threads() else f"+ {target} intra-op threads"
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         default = torch.get_num_threads()
         if target is None or target == default:
             cores = physical_cores()
@@ -226,4 +226,4 @@ def _threads_rung(target: int | None) -> Rung:
             return f"torch's default is already {default} threads: {why}"
         return None
 
-    return Rung(name, lambda c: replace(c, threads=target), applies)
+    return Rung(name, lambda c: replace(c, threads=target), skip_reason)

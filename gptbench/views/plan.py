@@ -90,13 +90,15 @@ def chart_svg(plan: Plan) -> str:
         ax = fig.subplots()
         for o in points:
             colour = "#d62728" if o.pareto else "#1f77b4"
-            xerr = [[o.hours - o.hours_range[0]], [o.hours_range[1] - o.hours]] if o.hours_range else None  # type: ignore[operator]
+            hours, cost = o.hours or 0.0, o.cost_usd or 0.0  # never 0: `points` holds only options with both
+            xerr = [[hours - o.hours_range[0]], [o.hours_range[1] - hours]] if o.hours_range else None
             c = o.cost_range_usd
-            yerr = [[o.cost_usd - c[0]], [c[1] - o.cost_usd]] if c else None  # type: ignore[operator]
-            ax.errorbar(o.hours, o.cost_usd, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=7, alpha=0.85, capsize=2)
+            yerr = [[cost - c[0]], [c[1] - cost]] if c else None
+            ax.errorbar(hours, cost, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=7, alpha=0.85, capsize=2)
         front = sorted((o for o in points if o.pareto), key=lambda o: o.hours or 0.0)
         if front:
-            ax.plot([o.hours for o in front], [o.cost_usd for o in front], "-", color="#d62728", lw=2.5, label="Pareto front")
+            xs, ys = [o.hours or 0.0 for o in front], [o.cost_usd or 0.0 for o in front]
+            ax.plot(xs, ys, "-", color="#d62728", lw=2.5, label="Pareto front")
             for o in front:
                 ax.annotate(f" {o.gpus}× {o.gpu}\n {o.where[:34]}", (o.hours, o.cost_usd), fontsize=8, color="#222")
         if plan.request.max_hours:
