@@ -71,8 +71,9 @@ RESULT_PREFIX = "GPTBENCH-ACCEPTANCE "  # the stdout line of an inner step that 
 HARNESS_TOLERANCE = 0.03
 PEAK_BF16_SHARE, PEAK_BANDWIDTH_SHARE = 0.6, 0.7
 # Two ranks over NVLink all-reduce ~0.5 GB of fp32 gradients in ~1-2 ms, overlapped with a ~16 ms backward: near
-# linear (llm.c's 8x A100 runs are). `estimate` assumes 0.9 when unmeasured; below 0.85 something is wrong (no
-# overlap, a PCIe-only pair, contention), and the estimates built on 0.9 would be too.
+# linear. Below 0.85 something is wrong (no overlap, a PCIe-only pair, contention). The scaling model `estimate`
+# and `plan` use when unmeasured (predict/scaling.py, DDP_FACTOR from one published same-program pair) is lower and
+# not validated: a measured pair here is the evidence it lacks.
 DDP_EFFICIENCY = 0.85
 AUTO_BATCH_SIZES = (128, 64, 32)  # H200: 128 fits (one probe); smaller GPUs step down; above the default 16
 SUITE_TARGET_S = 480

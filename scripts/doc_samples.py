@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +25,17 @@ SAMPLE = re.compile(r"(### `gptbench (?P<args>[^`\n]+)`\n(?:(?!###|```)[^\n]*\n)
 
 
 def output_of(args: str) -> str:
-    """What `gptbench ARGS` prints, as a reader at 150 columns sees it."""
+    """What `gptbench ARGS` prints, as a reader at 150 columns sees it, in a new user's empty folder.
+
+    Never in the checkout: a user's `gptbench run` leaves its report in ./reports, and `plan` would take that machine
+    for one of the options (the README's two commands, run in order, failed that way).
+    """
     env = {**os.environ, "COLUMNS": "150", "TERM": "dumb", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "gptbench", *shlex.split(args)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="gptbench-doc-sample-") as empty:
+        (Path(empty) / "reports").mkdir()  # the checkout's reference reports only, for samples that name them
+        (Path(empty) / "reports" / "reference").symlink_to(ROOT / "reports" / "reference")
+        proc = subprocess.run(cmd, cwd=empty, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"doc_samples: `gptbench {args}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     return "".join(line.rstrip() + "\n" for line in proc.stdout.splitlines())  # rich pads to the width

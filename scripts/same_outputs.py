@@ -1,5 +1,5 @@
 """A fixed set of commands whose output a refactor must not change: `--help` of every command, `estimate` in its
-main forms, and `compare` with its exports, all on a fixed copy of the shipped CPU report.
+main forms, `plan` as a table and as JSON, and `compare` with its exports, all on a fixed copy of the shipped CPU report.
 
     python scripts/same_outputs.py --save DIR     # before the change
     python scripts/same_outputs.py --check DIR    # after it: lists every command whose output differs, exit 1 if any
@@ -46,6 +46,13 @@ COMMANDS = [
     ["compare", REPORT, "--price", "1.29"],
     ["compare", REPORT, "--csv", "out.csv", "--markdown", "out.md"],
     ["compare", "missing.json"],
+    ["plan", "--help"],
+    ["plan"],
+    ["plan", "--json"],
+    ["plan", "--max-hours", "4", "--budget", "100"],
+    ["plan", "--max-hours", "4", "--budget", "100", "--json"],
+    ["plan", "--gpu", "a100", "--data", "shards", "--json"],
+    ["plan", "--gpu", "h100-sxm", "--gpus", "8", "--price", "2.5", "--json"],
 ]
 
 

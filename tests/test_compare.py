@@ -37,6 +37,14 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal wide enough for every column (narrower ones drop columns: tests/test_layout.py)."""
+    from gptbench.cli.common import out
+
+    monkeypatch.setattr(out, "width", 250)
+
+
+@pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "prices.csv"
     path.write_text(CATALOG)
@@ -145,7 +153,7 @@ def test_sort_puts_the_better_end_first_and_failed_runs_last(folder: Path) -> No
     assert list(frame["hostname"])[:3] == ["cloud", "home", "laptop"]
 
 
-def test_failed_runs_show_their_status_not_zero_speed(folder: Path) -> None:
+def test_failed_runs_show_their_status_not_zero_speed(folder: Path, wide: None) -> None:
     result = runner.invoke(app, ["compare", str(folder)])
     assert result.exit_code == 0, result.output
     (oom,) = [line for line in result.stdout.splitlines() if "1024×64×1×1" in line]
@@ -156,14 +164,14 @@ def test_failed_runs_show_their_status_not_zero_speed(folder: Path) -> None:
     assert failed["status"] == "oom" and failed["tokens_per_sec"] is None and failed["relative_speed"] is None
 
 
-def test_table_shows_every_column_and_the_warning(folder: Path) -> None:
+def test_table_shows_every_column_and_the_warning(folder: Path, wide: None) -> None:
     result = runner.invoke(app, ["compare", str(folder), "--price", "laptop=0.1"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "these runs differ in seq_len (256, 1024)" in out.replace("\n", " ")
     for text in ("tokens/s", "vs baseline", "MFU", "peak memory", "$ / 1B tokens", "FineWeb-10B epoch"):
         assert text in out, text
-    (home,) = [line for line in out.splitlines() if "RTX 3090" in line and "│" in line]
+    (home,) = [line for line in out.splitlines() if "RTX 3090" in line and "×" in line and "=" not in line]
     for cell in ("home", "1024×16×1×1", "bf16 compiled sdpa", "60,000", "63.16×", "42.0%", "18.20 GB", "46.3 h"):
         assert cell in home, cell
 
@@ -264,12 +272,12 @@ def test_compare_never_imports_torch_and_other_commands_never_import_pandas(fold
     assert subprocess.run([sys.executable, "-c", check], timeout=60).returncode == 0
 
 
-def test_a_new_measurement_is_one_column_entry(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_measurement_is_one_column_entry(folder: Path, monkeypatch: pytest.MonkeyPatch, wide: None) -> None:
     """Issue 7's telemetry (watts) will be one Column in COLUMNS; it then shows in the table, Markdown, CSV and JSON."""
     watts = load.Column("avg_power_w", lambda s: 250.0 if s.report.machine.accelerator.kind == "cuda" else None, "watts")
     monkeypatch.setattr(load, "COLUMNS", (*load.COLUMNS[:6], watts, *load.COLUMNS[6:]))
     table = runner.invoke(app, ["compare", str(folder)]).stdout
-    (home,) = [line for line in table.splitlines() if "RTX 3090" in line and "│" in line]
+    (home,) = [line for line in table.splitlines() if "RTX 3090" in line and "×" in line and "=" not in line]
     assert " watts " in table and " 250.0 " in home
     comparison = compare(load_runs([folder]), CompareOptions())
     assert "| watts |" in to_markdown(comparison) and "avg_power_w" in comparison.frame.to_csv(index=False)

@@ -116,11 +116,20 @@ def test_the_readme_is_a_front_door() -> None:
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail into docs/"
 
 
-def test_the_quick_start_installs_as_ci_does() -> None:
-    """The README's test command is what .ci/run runs: the CPU torch first, then the package with its test extra."""
+def test_ci_runs_the_quick_start_lines_in_order() -> None:
+    """.ci/run installs the CPU torch first, then runs the README's two Quick start lines verbatim: measure, then test."""
     readme, ci = text_of("README.md"), text_of(".ci/run")
-    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in readme
-    assert "pip install -q torch==2.13.0" in ci and 'pip install -q -e ".[test]"' in ci and "python3 -m pytest" in ci
+    quick = subprocess.run(["awk", QUICK_START_AWK, str(ROOT / "README.md")], capture_output=True, text=True, check=True)
+    lines = quick.stdout.splitlines()
+    assert len(lines) == 2, lines
+    assert "gptbench run" in lines[0] and lines[0].startswith("pip install torch==2.13.0 && pip install -e . &&")
+    assert 'pip install torch==2.13.0 && pip install -e ".[test]" && python3 -m pytest' in lines[1]
+    assert f"awk '{QUICK_START_AWK}' README.md" in ci, "CI must take the lines from the README, not a copy of them"
+    assert ci.index("pip install -q torch==2.13.0") < ci.index(QUICK_START_AWK)
+    assert "Quick start" in readme
+
+
+QUICK_START_AWK = "/^## Quick start/{q=1} q&&/^```bash$/{b=1;next} b&&/^```$/{exit} b"  # .ci/run's: the first bash block
 
 
 def estimate_json(*args: str, reports_dir: Path) -> dict:
@@ -135,7 +144,7 @@ def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
     t = e["throughput"]
     doc = "README.md"
     assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"({t['range_basis']}: {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f})", doc)
+    assert_quoted(f"{t['range_basis']} │ {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f} tok/s", doc)
     low, high = e["hours_range"]
     assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
     assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)

@@ -14,11 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from gptbench.cli import app
-from gptbench.cloud.estimate import DEFAULT_SCALING_EFFICIENCY, RunPlan, Throughput, estimate, hours_for
+from gptbench.cloud.estimate import RunPlan, Throughput, estimate, hours_for
 from gptbench.cloud.prices import PRICES_FILE, all_offers, current_offers
+from gptbench.cloud.throughput import workload_for
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
+from gptbench.predict.scaling import DDP_FACTOR, modelled_efficiency, phases_for
 from gptbench.reports.schema import Accelerator, Machine, ModelShape, Report, Run, RunConfig, RunResult
 from gptbench.reports.store import find_reports
 
@@ -43,11 +45,23 @@ def test_eight_gpus_at_090_divide_the_time_by_72() -> None:
     assert eight.scaling_basis == "given"
 
 
-def test_more_gpus_without_a_measurement_use_the_stated_default() -> None:
+def test_more_gpus_without_a_measurement_use_the_scaling_model_and_its_band() -> None:
+    """No fixed 0.9: the efficiency is the scaling model's, labelled not validated, and the time range carries its band."""
     e = estimate(RunPlan(10e9, gpus=4, price_usd=2.0), GIVEN)
-    assert e.scaling_efficiency == DEFAULT_SCALING_EFFICIENCY and e.scaling_basis == "assumed"
-    assert any("an assumption" in line for line in e.assumptions)
+    assert e.scaling_efficiency == DDP_FACTOR and e.scaling_basis == "modelled"  # no GPU named: no link to model
+    assert any(line.startswith("scaling: not validated") for line in e.assumptions)
+    assert e.hours_range is not None and e.hours_range[0] < e.hours < e.hours_range[1]
+    assert e.hours_range[0] >= hours_for(10e9, 4 * 142_000) - 1e-9  # the fast end never beats linear scaling
     assert e.price_per_hour_usd == 8.0  # --price is per GPU by default
+
+
+def test_estimate_and_plan_share_one_scaling_model() -> None:
+    """For a named GPU, estimate's efficiency is the link model x DDP_FACTOR that plan's configurations use."""
+    spec, w = find_gpu("a100-sxm4-80gb"), workload_for("124m", None, 16, "bf16", True, "sdpa")
+    one = Throughput(200_000, "projected", "test", gpu=spec.name)
+    e = estimate(RunPlan(10e9, gpus=8), one, workload=w)
+    assert e.scaling_efficiency == pytest.approx(modelled_efficiency(w, spec, 8, phases_for(w, spec, 200_000)))
+    assert e.scaling_efficiency <= DDP_FACTOR and e.scaling_basis == "modelled"
 
 
 def test_price_per_instance_and_overhead() -> None:

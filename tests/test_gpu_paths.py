@@ -192,6 +192,33 @@ def test_a_v100_defaults_to_fp16_without_tf32_and_bf16_is_flagged(fake_cuda: dic
     assert any("has no bf16 tensor cores" in n and "emulates" in n for n in config_notes(bf16))
 
 
+@pytest.mark.parametrize(
+    ("memory_gb", "gpu", "batch"), [(80, "h100", 64), (141, "h100", 64), (40, "h100", 32), (24, "h100", 16), (16, "v100", 8)]
+)
+def test_the_cuda_default_micro_batch_is_sized_by_the_gpus_memory(
+    fake_cuda: dict, monkeypatch: pytest.MonkeyPatch, memory_gb: int, gpu: str, batch: int
+) -> None:
+    """124M at seq 1024: 64 (llm.c's) where the memory model fits it in the GPU's memory less 10%, else the largest
+    power of two below that fits; the reason is in the run's notes. A --batch given keeps its own."""
+    fake_cuda[0] = GPUS[gpu]
+    props = torch.cuda.get_device_properties
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_device_properties",
+        lambda d=None: SimpleNamespace(**{**vars(props(d)), "total_memory": memory_gb * 10**9}),
+    )
+    config = resolve_config(RunOptions(device="cuda"))
+    assert config.micro_batch == batch
+    assert any(n.startswith(f"micro-batch {batch} (the default here") and f"{memory_gb} GB" in n for n in config_notes(config))
+    given = resolve_config(RunOptions(device="cuda", micro_batch=16))
+    assert given.micro_batch == 16 and not any(n.startswith("micro-batch") for n in config_notes(given))
+
+
+def test_the_cpu_default_micro_batch_is_unchanged() -> None:
+    config = resolve_config(RunOptions(device="cpu", allocator="system"))
+    assert config.micro_batch == 1 and config.micro_batch_basis is None
+
+
 def test_bf16_is_decided_by_the_runs_device_not_the_current_one(fake_cuda: dict) -> None:
     fake_cuda[1] = GPUS["v100"]  # GPU 0 (current) is an H100, the run is on a V100
     assert resolve_config(RunOptions(device="cuda:1", model="tiny")).dtype == "fp16"

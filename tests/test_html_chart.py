@@ -82,3 +82,31 @@ def test_the_screenshot_of_an_unpriced_run_shows_its_one_chart(tmp_path: Path) -
     screenshot(page, png, tmp_path / "profile")
     counts = colour_pixels(png)
     assert counts["blue"] > 2000 and counts["orange"] == counts["green"] == 0, counts  # one machine, one bar
+
+
+@pytest.mark.parametrize("limits", [{}, {"max_hours": 4.0}, {"max_hours": 4.0, "budget_usd": 30.0}])
+def test_plan_chart_labels_overlap_none_and_are_whole(limits: dict, tmp_path: Path) -> None:
+    """Every Pareto point of `plan --html` is labelled with its row, GPUs and the whole offer (the old labels were cut
+    at 34 characters, 'runpod 1x B200 180GB (Community Cl'), no two labels overlap, and every label is inside the axes."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.text import Text
+
+    from gptbench.cloud.plan import PlanRequest, make_plan
+    from gptbench.views.plan_html import chart_figure
+
+    plan = make_plan(PlanRequest(10e9, **limits), tmp_path)
+    fig = chart_figure(plan)
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text().startswith("#")]
+    front = [(i, o) for i, o in enumerate(plan.options, start=1) if o.pareto]
+    assert len(labels) == len(front) >= 3
+    for note in labels:
+        note.update_positions(renderer)  # type: ignore[attr-defined]
+    boxes = [Text.get_window_extent(t, renderer) for t in labels]
+    inside = ax.get_window_extent(renderer)
+    for n, box in enumerate(boxes):
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+        assert not any(box.overlaps(other) for other in boxes[n + 1 :])
+    whole = {t.get_text() for t in labels}
+    assert whole == {f"#{i} {o.gpus}× {o.gpu}\n{o.where}" for i, o in front}

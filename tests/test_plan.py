@@ -23,10 +23,15 @@ from gptbench.predict.scaling import (
     DDP_FACTOR,
     SCALING_BOUND,
     SCALING_LEAVE_ONE_OUT,
+    SCALING_POINTS,
+    ScalingPoint,
     fit_factor,
     leave_one_out_errors,
     point_ratios,
+    scaling_band,
+    scaling_evidence,
 )
+from gptbench.predict.workload import Workload
 
 runner = CliRunner()
 REFERENCE = Path(__file__).resolve().parent.parent / "reports" / "reference"
@@ -81,6 +86,25 @@ def test_scaling_model_leave_one_out_is_stored_and_within_its_bound() -> None:
     for (_, error), (_, stored) in zip(recomputed, SCALING_LEAVE_ONE_OUT, strict=True):
         assert error == pytest.approx(stored, abs=0.001)
         assert abs(error) <= SCALING_BOUND
+
+
+def test_a_scaling_point_mixing_programs_is_refused() -> None:
+    """Data parallelism never beats linear scaling: an efficiency above 1 means the 1-GPU figure is another program's
+    (llm.c's 8x H100 over the RunPod PyTorch script's one H100 came out at 1.011), and a projected 1-GPU figure is
+    the model measuring itself."""
+    assert all(p.efficiency <= 1 and p.single_basis.startswith("measured") for p in SCALING_POINTS)
+    llmc = Workload(12, 12, 768, 50304, 1024, 64)
+    with pytest.raises(ValueError, match="efficiency 1.011 > 1"):
+        ScalingPoint("llmc-8xh100", "h100-sxm", 8, llmc, 524_288 / 0.139, 466_440, "measured: another program", "")
+    with pytest.raises(ValueError, match="must be measured with the same program"):
+        ScalingPoint("nanogpt-110", "a100-sxm4-40gb", 8, llmc, 874_591, 157_514, "projected: gptbench's roofline", "")
+
+
+def test_without_held_out_points_the_scaling_band_is_wide_and_says_so() -> None:
+    low, high = scaling_band()
+    assert len(SCALING_LEAVE_ONE_OUT) < 3 and (low, high) == pytest.approx((1 / 2.25, 2.25))
+    assert scaling_band(0.8)[1] == pytest.approx(1 / 0.8)  # never past linear scaling
+    assert scaling_evidence(find_gpu("h100-sxm"), 8).startswith("scaling: not validated")
 
 
 def test_pcie_scales_worse_than_nvlink_for_a_big_model(tmp_path: Path) -> None:
@@ -192,3 +216,39 @@ def test_your_machine_keeps_the_switches_it_was_measured_with(tmp_path: Path) ->
     args = ["plan", "--tokens", "10e9", "--reports-dir", str(tmp_path), "--json"]
     (own,) = [o for o in json.loads(runner.invoke(app, args).stdout)["options"] if o["kind"] == "own"]
     assert (own["sharding"], own["activation_checkpointing"]) == ("optimizer", True)
+
+
+def test_json_answers_carry_the_numbers_of_the_option_they_name(tmp_path: Path) -> None:
+    """A script reads an answer's option, GPUs, hours, cost and band as numbers, never from the sentence."""
+    args = ["plan", "--tokens", "10e9", "--max-hours", "4", "--budget", "100", "--reports-dir", str(tmp_path), "--json"]
+    data = json.loads(runner.invoke(app, args).stdout)
+    for key in ("cheapest_within_deadline", "fastest_within_budget", "cheapest", "fastest"):
+        a = data["answers"][key]
+        o = data["options"][a["option"] - 1]  # the table's #: 1-based rank, cheapest first
+        assert (a["where"], a["gpu"], a["gpus"], a["basis"]) == (o["where"], o["gpu"], o["gpus"], o["basis"])
+        assert (a["hours"], a["cost_usd"], a["hours_range"], a["cost_range_usd"]) == (
+            o["hours"], o["cost_usd"], o["hours_range"], o["cost_range_usd"],
+        )  # fmt: skip
+        assert a["hours_range"][0] <= a["hours"] <= a["hours_range"][1]
+    assert data["answers"]["cheapest_within_deadline"]["hours"] <= 4
+    assert data["answers"]["fastest_within_budget"]["cost_usd"] <= 100
+
+
+def test_tokenizing_is_billed_at_the_rented_machines_cpus(tmp_path: Path) -> None:
+    """The same GPUs with 2, 65 and unlisted vCPUs: prepare's default workers (vCPUs - 1) tokenize at the measured
+    one-worker rate each; unlisted is billed at one worker; --data shards bills nothing."""
+    from gptbench.cloud.setup import PREPARE_TOKENS_PER_SEC
+
+    head = "provider,instance,gpu,gpus,price_per_hour_usd,price_basis,observed,source,notes,vcpus,vcpus_source\n"
+    rows = [f"p,{name},h100-sxm,8,20,on-demand,2026-01-01,test,,{vcpus},test\n" for name, vcpus in (("a", 2), ("b", 65))]
+    catalog = tmp_path / "prices.csv"
+    catalog.write_text(head + "".join(rows) + "p,c,h100-sxm,8,20,on-demand,2026-01-01,test,,,\n")
+    plan = make_plan(PlanRequest(10e9), tmp_path, catalog)
+    prepare_h = {o.where: o.setup.prepare_s / 3600 for o in plan.options if o.setup}
+    one_worker = 10e9 / PREPARE_TOKENS_PER_SEC / 3600
+    assert prepare_h == pytest.approx({"p a": one_worker, "p b": one_worker / 64, "p c": one_worker})
+    by_where = {o.where: o for o in plan.options}
+    assert by_where["p a"].hours - by_where["p b"].hours == pytest.approx(one_worker * 63 / 64)
+    assert by_where["p b"].cost_usd == pytest.approx(by_where["p b"].hours * 20)
+    shards = make_plan(PlanRequest(10e9, data="shards"), tmp_path, catalog)
+    assert all(o.setup and o.setup.prepare_s == 0 for o in shards.options)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "swiglu_gpt.py") + ":make_model"
 RANK_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS")
 sys.path.insert(0, str(ROOT / "tests"))
-from sharded_losses import losses  # noqa: E402 - the same steps the ranks take, run here in one process
+from sharded_losses import trajectory  # noqa: E402 - the same steps the ranks take, run here in one process
 
 runner = CliRunner()
 
@@ -41,20 +41,53 @@ def _env() -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.slow
-def test_two_sharded_ranks_reach_the_loss_of_one_process() -> None:
-    """Same seed, same batches: DDP, ZeRO-1 and FSDP2 (with checkpointing) over two ranks match one process to 1e-5
-    relative after four steps of fp32 on the CPU; what differs is the order of floating-point sums."""
+CASES = ("fp32:none", "fp32:optimizer", "fp32:full+ckpt", "fp32:none+nosync", "bf16:none", "bf16:full")
+
+
+@pytest.fixture(scope="module")
+def two_ranks() -> dict[str, dict[str, list]]:
+    """Every case's trajectory over two gloo ranks, each on batches of its own, from one torchrun (~40 s here)."""
     proc = subprocess.run(
-        torchrun_command(2, [str(ROOT / "tests" / "sharded_losses.py"), "none,optimizer,full"]),
+        torchrun_command(2, [str(ROOT / "tests" / "sharded_losses.py"), ",".join(CASES)]),
         env=_env(), capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    found = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("LOSSES "))[7:])
-    alone = losses("none", checkpointing=False)
-    assert alone[-1] < alone[0]  # it trains, so matching the last step means matching an update, not an init
-    for shard in ("none", "optimizer", "full"):
-        assert found[shard] == pytest.approx(alone, rel=1e-5), shard
+    return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("TRAJECTORIES "))[13:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["fp32:none", "fp32:optimizer", "fp32:full+ckpt"])
+def test_two_ranks_on_their_own_batches_match_one_process_on_both(two_ranks: dict, case: str) -> None:
+    """DDP, ZeRO-1 and FSDP2 (with checkpointing) over two ranks, each on its own batches, match one process trained
+    on both ranks' batches side by side: the mean loss of each step and the gradient norm before clipping, to 1e-4
+    relative after four steps of fp32 (what differs is the order of floating-point sums). A missing all-reduce leaves
+    each rank on its own gradient; a sum instead of a mean doubles the norm."""
+    alone = trajectory(case.replace("+ckpt", ""))
+    assert alone["loss"][-1] < alone["loss"][0]  # it trains, so matching later steps means matching updates
+    assert two_ranks[case]["loss"] == pytest.approx(alone["loss"], rel=1e-4)
+    assert two_ranks[case]["grad_norm"] == pytest.approx(alone["grad_norm"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_with_gradient_sync_off_the_comparison_fails(two_ranks: dict) -> None:
+    """The positive control: DDP with every backward inside no_sync (no all-reduce at all) must not pass the check
+    above, or the check could not see a broken all-reduce."""
+    alone, broken = trajectory("fp32:none"), two_ranks["fp32:none+nosync"]
+    assert broken["loss"][0] == pytest.approx(alone["loss"][0], rel=1e-4)  # the same model before any update
+    assert broken["grad_norm"] != pytest.approx(alone["grad_norm"], rel=1e-4)
+    assert broken["loss"][1:] != pytest.approx(alone["loss"][1:], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_fsdp_under_bf16_computes_what_the_unsharded_run_computes(two_ranks: dict) -> None:
+    """--shard full in bf16 keeps the embeddings and the residual stream in fp32, as DDP and one process do under
+    autocast (FSDP2's param_dtype=bf16 made them bf16), and reaches the same losses and gradient norms."""
+    alone = trajectory("bf16:none")
+    assert two_ranks["bf16:full"]["residual_dtype"] == two_ranks["bf16:none"]["residual_dtype"] == ["torch.float32"]
+    assert alone["residual_dtype"] == ["torch.float32"]
+    for case in ("bf16:none", "bf16:full"):
+        assert two_ranks[case]["loss"] == pytest.approx(alone["loss"], rel=1e-4), case
+        assert two_ranks[case]["grad_norm"] == pytest.approx(alone["grad_norm"], rel=2e-3), case
 
 
 def _mlp_calls(config: BenchConfig) -> tuple[list[float], int]:

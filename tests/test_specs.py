@@ -51,7 +51,8 @@ def test_every_row_has_a_source_and_dense_peaks_in_order() -> None:
 
 
 def test_design_reference_peaks() -> None:
-    """DESIGN.md's reference points: dense bf16 with FP32 accumulate, form factor respected."""
+    """The reference peaks the project holds itself to: dense bf16 with FP32 accumulate, form factor respected (each
+    row's datasheet is cited in gptbench/hardware/gpus.csv)."""
     assert find_gpu("a100").peak_tflops("bf16", tf32=False) == 312
     assert find_gpu("h100-sxm").peak_tflops("bf16", tf32=False) == pytest.approx(989, abs=1)
     assert find_gpu("h100-pcie").peak_tflops("bf16", tf32=False) == pytest.approx(756, abs=1)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from gptbench.bench.default_batch import device_memory_gb, memory_sized_batch
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
 from gptbench.hardware import allocator
@@ -56,6 +57,7 @@ class BenchConfig:
     threads: int | None = None  # torch intra-op threads; None: torch's own default (one per logical CPU)
     activation_checkpointing: bool = False  # each block keeps only its input and is recomputed in backward
     shard: str = "none"  # none | optimizer | full (SHARDS); anything but none needs a process group of 2 or more
+    micro_batch_basis: str | None = None  # why this micro-batch, where gptbench chose it (a CUDA GPU's memory)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -174,16 +176,24 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     dtype = opts.dtype or _default_dtype(device)
     if device.type == "mps" and (problem := autocast_problem(device, dtype)):
         raise GptbenchError(f"--dtype {dtype}: {problem}; use --dtype fp32 (or auto)")
+    seq_len = opts.seq_len if opts.seq_len is not None else model.block_size
+    compile = _pick(opts.compile, bool(defaults["compile"]) and compile_problem(device) is None)
+    adamw = _resolve_adamw(opts.adamw, device)
+    micro_batch, basis = _pick(opts.micro_batch, defaults["micro_batch"]), None
+    if opts.micro_batch is None and device.type == "cuda" and factory is None:
+        how = (dtype, compile, opts.attention, adamw, opts.activation_checkpointing)
+        micro_batch, basis = memory_sized_batch(model, seq_len, *how, device_memory_gb(device))
     return BenchConfig(
         model=model,
         device=str(device),
-        seq_len=opts.seq_len if opts.seq_len is not None else model.block_size,
-        micro_batch=_pick(opts.micro_batch, defaults["micro_batch"]),
+        seq_len=seq_len,
+        micro_batch=micro_batch,
+        micro_batch_basis=basis,
         grad_accum=opts.grad_accum,
         dtype=dtype,
-        compile=_pick(opts.compile, bool(defaults["compile"]) and compile_problem(device) is None),
+        compile=compile,
         attention=opts.attention,
-        adamw=_resolve_adamw(opts.adamw, device),
+        adamw=adamw,
         tf32=_pick(opts.tf32, native_tf32(device)),  # pre-Ampere GPUs have no TF32: their fp32 runs use the fp32 peak
         data=DataSpec.parse(opts.data),
         warmup_steps=_pick(opts.warmup_steps, defaults["warmup_steps"]),
@@ -246,7 +256,7 @@ def _resolve_adamw(choice: str | None, device: torch.device) -> str:
 def config_notes(config: BenchConfig) -> list[str]:
     """What a reader of the numbers should know about this configuration on its device (kept in the report)."""
     device = config.torch_device
-    notes = []
+    notes = [config.micro_batch_basis] if config.micro_batch_basis else []
     if config.dtype == "bf16" and (note := bf16_note(device)):
         notes.append(note)
     if device.type == "cuda" and not config.compile and (problem := compile_problem(device)):

@@ -50,18 +50,26 @@ def make_zero_adamw(model: nn.Module, lr: float, impl: str) -> ZeroRedundancyOpt
 
 def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
     """`model` under FSDP2: each block its own unit (its weights gathered just before it runs and freed after), then
-    the root (embeddings, final norm, head). bf16 runs compute in bf16 and reduce gradients in fp32. With `compile`,
-    each block's forward is compiled and FSDP2's hooks stay eager around it (torchtitan's per-block order)."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    the root (embeddings, final norm, head). With `compile`, each block's forward is compiled and FSDP2's hooks stay
+    eager around it (torchtitan's per-block order).
 
+    No MixedPrecisionPolicy, whatever `dtype`: weights are gathered and gradients reduced in fp32, and the trainer's
+    autocast casts each matmul to bf16/fp16 as it does in one process, under DDP and under ZeRO-1, so every layout
+    computes the same thing (embeddings, LayerNorms and the residual stream in fp32; tests/test_sharding.py holds the
+    residual stream's dtype and the losses). FSDP2's usual `param_dtype=bf16` would halve the gathers' bytes and
+    drop autocast's bf16 copies of the matmul weights (kept from forward to backward, unsharded: the memory model
+    counts them), but it casts the embeddings and so the whole residual stream to bf16: another model's numerics
+    measured as if it were the same one. A policy on the blocks alone (`cast_forward_inputs=False`) would keep the
+    residual stream fp32, but hands LayerNorm bf16 weights with fp32 inputs, which the CPU kernel refuses."""
+    from torch.distributed.fsdp import fully_shard
+
+    del dtype  # the trainer's autocast applies it, as in every other layout
     blocks = find_blocks(model)
     if not blocks:
         raise GptbenchError(f"--shard full shards block by block, and this model has no blocks gptbench can find; {HOW_TO_MARK}")
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if dtype == "bf16" else None
-    extra: dict[str, Any] = {"mp_policy": policy} if policy is not None else {}
     for block in blocks:
         if compile:
             block.forward = torch.compile(block.forward)
-        fully_shard(block, **extra)
-    fully_shard(model, **extra)
+        fully_shard(block)
+    fully_shard(model)
     return model

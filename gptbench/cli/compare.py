@@ -7,12 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from gptbench.cli.common import DECIDE, app, err, friendly, out
-
-WIDE = 240  # columns when piped or captured: a table narrower than this keeps its natural width
 
 
 @app.command(rich_help_panel=DECIDE)
@@ -58,10 +55,9 @@ def compare(
         out.print_json(json.dumps(export.to_json_data(comparison), allow_nan=False))
     else:
         for line in warning_lines(comparison):
-            out.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
-        # piped or captured, rich would fold the table into 80 columns; a wider console keeps one line per run
-        (out if out.is_terminal else Console(width=WIDE, highlight=False)).print(compare_table(comparison))
+            out.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
+        out.print(compare_table(comparison, out.width), highlight=False)  # out.width: the terminal, or $COLUMNS piped
         for line in footnotes(comparison):
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
+            out.print(line, markup=False, highlight=False)
     for path in texts:
         err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from gptbench.cli.common import DECIDE, app, friendly, out
 from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
@@ -39,7 +37,7 @@ def estimate_command(
     ] = None,
     gpus: Annotated[Optional[int], typer.Option(help="GPUs for the run (default: as measured, or 1).")] = None,
     scaling_efficiency: Annotated[
-        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else 0.9, an assumption).")
+        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else plan's scaling model).")
     ] = None,
     price: Annotated[Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).")] = None,
     price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
@@ -101,7 +99,7 @@ def estimate_command(
     explained = None
     if explain:
         explained = explain_gpu(spec, workload, throughput) if spec else explain_report(report or "", run, specs_file)
-    _print_estimate(estimate(plan, throughput, board), as_json, explained, workload)
+    _print_estimate(estimate(plan, throughput, board, workload if spec else None), as_json, explained, workload)
 
 
 def with_switches(w: Workload, gpus: int | None, shard: str, checkpointing: bool) -> Workload:
@@ -113,144 +111,22 @@ def with_switches(w: Workload, gpus: int | None, shard: str, checkpointing: bool
     return replace(w, world_size=gpus or 1, sharding=shard, activation_checkpointing=checkpointing)
 
 
-def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
-
-
-def _hours(hours: float) -> str:
-    return f"{hours:,.2f} h = {hours / 24:,.2f} days"
-
-
 def _print_estimate(e: Estimate, as_json: bool, explained: Breakdown | None = None, workload: Workload | None = None) -> None:
-    t = e.throughput
+    from gptbench.views.estimate import estimate_view
+
     if as_json:
         data = e.to_dict()
         if explained is not None:
             data["breakdown"] = explained.to_dict()
         out.print_json(json.dumps(data))
         return
-    label = f" ({t.basis})"
-    table = Table(title=f"gptbench estimate · {t.basis}", title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("tokens", f"{e.plan.tokens:,.0f}")
-    rate = f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}"
-    if e.hours_range and t.basis == "projected":
-        slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
-        rate += f"  ({t.range_basis}: {slow:,.0f}–{fast:,.0f})"
-    table.add_row("throughput", rate)
-    if t.evidence:
-        table.add_row("evidence", escape(t.evidence))
-    time = _hours(e.hours)
-    if e.hours_range:
-        time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
-    table.add_row("time" + label if t.basis == "projected" else "time", time)
-    if e.cost_usd is not None:
-        cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
-        if e.cost_range_usd:
-            cost += f"  (range {_money(e.cost_range_usd[0])}–{_money(e.cost_range_usd[1])})"
-        table.add_row("cost" + label if t.basis == "projected" else "cost", cost)
-    if e.electricity is not None:
-        el = e.electricity
-        table.add_row(
-            "electricity",
-            f"{el.kwh:,.1f} kWh × ${el.kwh_price_usd:g}/kWh = {_money(el.cost_usd)} ({el.power_w:,.0f} W, {el.power_basis})",
-        )
-    if t.memory_gb is not None:
-        fits = {True: "fits", False: "does NOT fit", None: "capacity unknown"}[t.fits]
-        table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
-    out.print(table)
-    if t.fits is False and workload is not None:
-        what = _what_fits(workload, t)
-        out.print(f"[yellow]warning:[/yellow] estimated not to fit in memory at this batch; {what}", soft_wrap=True)
-    if explained is not None:
-        _print_breakdown(explained)
-    _print_assumptions(e.assumptions)
-
-
-def _what_fits(w: Workload, t: Throughput) -> str:
-    """The cheapest switch that the memory model says makes the workload fit, or a smaller batch."""
-    from gptbench.predict.fit import cheapest_fit
-
-    fit = cheapest_fit(w, t.memory_capacity_gb) if w is not None and t.memory_capacity_gb else None
-    if fit is None:
-        more = "" if w is None or w.world_size > 1 else " or more GPUs with --shard"
-        return f"try a smaller --batch{more}"
-    flags = fit.switch.flags if fit.switch.sharding != "none" or w.sharding == "none" else f"--shard none {fit.switch.flags}"
-    return f"it fits with {flags} ({fit.breakdown.total_gb:,.1f} GB per GPU; costs {fit.switch.cost})"
-
-
-def _print_breakdown(b: Breakdown) -> None:
-    table = Table(title=f"where a step's time goes on {b.gpu} (modelled: the projection's operations)", title_justify="left")
-    for name, justify in (
-        ("group", "left"),
-        ("ms", "right"),
-        ("share", "right"),
-        ("bound", "left"),
-        ("what would change it", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for g in b.groups:
-        table.add_row(g.group, f"{g.time_s * 1e3:,.1f}", f"{g.share:.0%}", g.bound, escape(g.switch))
-    table.add_row("modelled step", f"{b.step_time_s * 1e3:,.1f}", "100%", "", "")
-    if b.measured_step_time_s is not None:
-        ratio = b.step_time_s / b.measured_step_time_s
-        table.add_row(
-            "measured step",
-            f"{b.measured_step_time_s * 1e3:,.1f}",
-            "",
-            "",
-            escape(f"{b.measured_source}; modelled/measured {ratio:.2f}"),
-        )
-    out.print(table)
-
-
-def _print_assumptions(lines: list[str]) -> None:
-    out.print("[bold]assumptions[/bold]")
-    for line in lines:
-        out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
+    out.print(estimate_view(e, explained, workload))
 
 
 def _print_catalog(catalog: Catalog, as_json: bool) -> None:
+    from gptbench.views.estimate import catalog_view as catalog_table
+
     if as_json:
         out.print_json(json.dumps(catalog.to_dict()))
         return
-    rows, notes = catalog.rows, catalog.assumptions
-    table = Table(
-        title="gptbench estimate --catalog · cheapest first (projected rows are projections, not measurements)",
-        title_justify="left",
-    )
-    for name, justify in (
-        ("#", "right"),
-        ("offer", "left"),
-        ("$/hour", "right"),
-        ("tok/s", "right"),
-        ("basis", "left"),
-        ("time (range)", "right"),
-        ("cost (range)", "right"),
-        ("fits", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for i, row in enumerate(rows, start=1):
-        o, e = row.offer, row.estimate
-        # Provider and GPUs keep the table readable in 80 columns; instance names and dates are in --json.
-        head = [str(i), escape(f"{o.provider} {o.gpus}× {o.gpu}"), f"${o.price_per_hour_usd:,.2f}"]
-        if e is None:
-            table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
-            continue
-        fits = {True: "yes", False: "[red]no[/red]", None: "?"}[e.throughput.fits]
-        time, cost = f"{e.hours:,.1f} h", _money(e.cost_usd)
-        if e.hours_range:  # measured: the p90-p10 steps; projected: the held-out band (leave one source out)
-            time += f" ({e.hours_range[0]:,.0f}–{e.hours_range[1]:,.0f})"
-        if e.cost_range_usd:
-            cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"
-        basis = e.throughput.basis
-        if e.throughput.evidence:  # what backs a projection, in a word: the full label is in --json
-            short = {"validated:": "validated", "same": "same arch", "datasheet": "datasheet"}
-            basis += "\n" + short.get(e.throughput.evidence.split()[0], "")
-        table.add_row(*head, f"{e.tokens_per_sec:,.0f}", basis, time, cost, fits)
-    if rows:
-        dates = sorted(r.offer.observed for r in rows)
-        notes = [*notes, f"prices observed {dates[0]} to {dates[-1]} (instance names, dates and sources: --json)"]
-    out.print(table)
-    _print_assumptions(notes)
+    out.print(catalog_table(catalog, out.width))

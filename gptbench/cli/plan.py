@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from gptbench.cli.common import DECIDE, app, friendly, out
-from gptbench.cloud.plan import DEFAULT_TOKENS_PER_STEP, PlanRequest, make_plan
+from gptbench.cloud.options import DEFAULT_TOKENS_PER_STEP, PlanRequest
+from gptbench.cloud.plan import make_plan
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.model.config import GPTConfig, count_params
 
@@ -39,11 +39,15 @@ def plan_command(
     catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write a page: time against cost, Pareto front.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every option in the table, not only those that answer the question.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table (every option).")] = False,
 ) -> None:
     """Where and how to run a whole training run: every offer and your machines, the configuration that fits, ranked by cost."""
     from gptbench.views.files import check_targets, write_new
-    from gptbench.views.plan import answer_lines, note_lines, options_table, to_html
+    from gptbench.views.plan import plan_view
+    from gptbench.views.plan_html import to_html
 
     targets = check_targets({"--html": html}, force)
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)))
@@ -57,13 +61,6 @@ def plan_command(
     if as_json:
         out.print_json(json.dumps(plan.to_dict()))
         return
-    out.print(options_table(plan))
-    for line in note_lines(plan):
-        out.print(f"[dim]{escape(line)}[/dim]", highlight=False, soft_wrap=True)
-    for line in answer_lines(plan):
-        out.print(f"[bold]→[/bold] {escape(line)}", highlight=False, soft_wrap=True)
-    out.print("[bold]assumptions[/bold]")
-    for line in plan.assumptions:
-        out.print(f"  • {escape(line)}", highlight=False, soft_wrap=True)
+    out.print(plan_view(plan, out.width, show_all), highlight=False)
     if "--html" in targets:
         out.print(f"wrote {targets['--html']}")

@@ -42,7 +42,8 @@ def run(
     n_embd: opt.NEmbd = None,
     seq: opt.Seq = None,
     batch: Annotated[
-        Optional[str], typer.Option(help="Micro-batch size, or auto for the fastest that fits (default: 16 CUDA, 4 MPS, 1 CPU).")
+        Optional[str],
+        typer.Option(help="Micro-batch size, or auto for the fastest that fits (default: by a CUDA GPU's memory, 4 MPS, 1 CPU)."),
     ] = None,
     grad_accum: opt.GradAccum = 1,
     dtype: opt.Dtype = "auto",

@@ -3,28 +3,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from gptbench.cloud.options import Option, PlanRequest
 
-    from gptbench.cloud.plan import Option, PlanRequest
-
-    By = Callable[[Option], float]  # what an answer minimises: cost or hours
+By = Callable[[Option], float]  # what an answer minimises: cost or hours
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One question answered: the option that answers it (None when nothing does), and the sentence."""
+    """One question answered: the sentence, and the numbers of the option that answers it, so a script reads them
+    instead of the prose. `option` is the option's 1-based rank in the plan (the table's #)."""
 
     question: str
-    met: bool
+    met: bool  # False: nothing meets the limit, and the option is the nearest outside it
     text: str
     where: str | None = None
+    option: int | None = None
+    gpu: str | None = None
+    gpus: int | None = None
+    hours: float | None = None
+    hours_range: tuple[float, float] | None = None
+    cost_usd: float | None = None
+    cost_range_usd: tuple[float, float] | None = None
+    basis: str | None = None  # projected | measured
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready data; bands as [low, high] lists."""
+        data = asdict(self)
+        for key in ("hours_range", "cost_range_usd"):
+            data[key] = list(data[key]) if data[key] else None
+        return data
+
+
+def answer(question: str, met: bool, text: str, o: Option, options: list[Option]) -> Answer:
+    """The answer `text` given by option `o`, with its numbers and its rank among `options`."""
+    return Answer(
+        question, met, text, o.where, options.index(o) + 1, o.gpu, o.gpus, o.hours, o.hours_range, o.cost_usd,
+        o.cost_range_usd, o.basis,
+    )  # fmt: skip
 
 
 def pareto(options: list[Option]) -> list[Option]:
@@ -65,19 +84,22 @@ def _hours(o: Option) -> float:
     return o.hours if o.hours is not None else float("inf")
 
 
-def _within(key: str, within: list[Option], best: By, said: str, others: list[Option], near: By, none: str) -> Answer | None:
+def _within(
+    key: str, within: list[Option], best: By, said: str, others: list[Option], near: By, none: str, options: list[Option]
+) -> Answer | None:
     """The best option within a limit; else the nearest outside it, said plainly; None when there are no options."""
     if within:
         chosen = min(within, key=best)
-        return Answer(key, True, f"{said}: {describe(chosen)}", chosen.where)
+        return answer(key, True, f"{said}: {describe(chosen)}", chosen, options)
     if not others:
         return None
     chosen = min(others, key=near)
-    return Answer(key, False, f"{none} {describe(chosen)}", chosen.where)
+    return answer(key, False, f"{none} {describe(chosen)}", chosen, options)
 
 
 def answers(req: PlanRequest, options: list[Option]) -> dict[str, Answer | None]:
-    """The questions a plan answers; when nothing meets a deadline or budget, the nearest option, said plainly."""
+    """The questions a plan answers, each naming its option by rank in `options` (already in the plan's order); when
+    nothing meets a deadline or budget, the nearest option, said plainly."""
     usable = [o for o in options if o.hours is not None]
     priced = [o for o in usable if o.cost_usd is not None]
     result: dict[str, Answer | None] = {"cheapest_within_deadline": None, "fastest_within_budget": None}
@@ -86,14 +108,14 @@ def answers(req: PlanRequest, options: list[Option]) -> dict[str, Answer | None]
         within = [o for o in priced if o.hours <= req.max_hours]  # type: ignore[operator]
         result["cheapest_within_deadline"] = _within(
             "cheapest_within_deadline", within, _cost, f"cheapest that finishes {limit}", usable, _hours,
-            f"nothing finishes {limit}; the fastest is",
+            f"nothing finishes {limit}; the fastest is", options,
         )  # fmt: skip
     if req.budget_usd is not None:
         limit = f"${req.budget_usd:,.2f}"
         within = [o for o in priced if o.cost_usd <= req.budget_usd]  # type: ignore[operator]
         result["fastest_within_budget"] = _within(
             "fastest_within_budget", within, _hours, f"fastest within {limit}", priced, _cost,
-            f"nothing costs {limit} or less; the cheapest is",
+            f"nothing costs {limit} or less; the cheapest is", options,
         )  # fmt: skip
     for key, pool, pick, what in (
         ("cheapest", priced, _cost, "cheapest"),
@@ -101,5 +123,5 @@ def answers(req: PlanRequest, options: list[Option]) -> dict[str, Answer | None]
         ("own_machine", [o for o in usable if o.kind == "own"], _hours, "on your own machine"),
     ):
         best = min(pool, key=pick) if pool else None
-        result[key] = Answer(key, True, f"{what}: {describe(best)}", best.where) if best else None
+        result[key] = answer(key, True, f"{what}: {describe(best)}", best, options) if best else None
     return result

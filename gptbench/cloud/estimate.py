@@ -10,13 +10,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import find_gpu
+from gptbench.predict.scaling import DDP_FACTOR, modelled_efficiency, phases_for, scaling_band, scaling_evidence
+from gptbench.predict.workload import Workload
 
 FINEWEB_10B_TOKENS = 10e9  # the FineWeb-Edu/FineWeb 10B-token GPT-2 sample (llm.c, nanoGPT speedruns)
-# Used when more GPUs are asked for than were measured and no measured multi-GPU efficiency exists: an assumption,
-# shown with every estimate. Published for comparison: 419,259 tok/s on 4x A100 vs 142,156 on one (0.74, Raschka,
-# LLMs-from-scratch ch05/10_llm-training-speed, 2025-02-12, PyTorch DDP); llm.c's 8x A100 node at ~300 ms/step is
-# consistent with near-linear scaling (scripts/run_gpt2_124M.sh, 2024-05).
-DEFAULT_SCALING_EFFICIENCY = 0.9
 PRICE_PER = ("gpu", "instance")
 
 
@@ -81,7 +79,7 @@ class RunPlan:
     tokens: float
     tokens_how: str = ""
     gpus: int | None = None  # None: as many as the throughput was measured on
-    scaling_efficiency: float | None = None  # None: measured if known, else DEFAULT_SCALING_EFFICIENCY
+    scaling_efficiency: float | None = None  # None: measured if known, else the scaling model's (predict/scaling.py)
     price_usd: float | None = None  # per hour, per GPU or per instance (price_per)
     price_per: str = "gpu"
     overhead: float = 0.0  # fraction of extra time for evaluation, checkpointing, restarts
@@ -122,7 +120,7 @@ class Estimate:
     throughput: Throughput
     gpus: int
     scaling_efficiency: float
-    scaling_basis: str  # given | measured | assumed | as measured (same GPU count) | none (one GPU)
+    scaling_basis: str  # given | measured | modelled | as measured (same GPU count) | none (one GPU)
     tokens_per_sec: float  # global, at `gpus`
     hours: float  # overhead included
     hours_range: tuple[float, float] | None  # at the fast and slow end of the throughput's range
@@ -155,8 +153,24 @@ class Estimate:
         }
 
 
-def scaling_for(plan: RunPlan, throughput: Throughput, gpus: int) -> tuple[float, str]:
-    """The multi-GPU efficiency to use at `gpus`, and whether it was given, measured or assumed."""
+def modelled_scaling(throughput: Throughput, gpus: int, workload: Workload | None) -> float:
+    """The scaling model's efficiency at `gpus`, the one `plan` uses: the link model x DDP_FACTOR for a GPU of the spec
+    table and the configuration asked, else DDP_FACTOR alone (no link to model)."""
+    try:
+        spec = find_gpu(throughput.gpu) if throughput.gpu and workload is not None else None
+    except GptbenchError:  # a GPU of the user's own spec table: no link figure of ours
+        spec = None
+    if spec is None or workload is None:
+        return DDP_FACTOR
+    one_gpu = throughput.tokens_per_sec / throughput.gpus / (throughput.scaling_efficiency or 1.0)
+    try:
+        return modelled_efficiency(workload, spec, gpus, phases_for(workload, spec, one_gpu))
+    except GptbenchError:  # the projection cannot time this dtype on this GPU (a V100's bf16): no phases to overlap
+        return DDP_FACTOR
+
+
+def scaling_for(plan: RunPlan, throughput: Throughput, gpus: int, workload: Workload | None = None) -> tuple[float, str]:
+    """The multi-GPU efficiency to use at `gpus`, and whether it was given, measured or modelled."""
     if gpus == throughput.gpus:
         return (throughput.scaling_efficiency or 1.0), ("as measured" if throughput.gpus > 1 else "none")
     if plan.scaling_efficiency is not None:
@@ -165,7 +179,7 @@ def scaling_for(plan: RunPlan, throughput: Throughput, gpus: int) -> tuple[float
         return 1.0, "none"
     if throughput.scaling_efficiency is not None:
         return throughput.scaling_efficiency, "measured"
-    return DEFAULT_SCALING_EFFICIENCY, "assumed"
+    return modelled_scaling(throughput, gpus, workload), "modelled"
 
 
 def rate_at(throughput: Throughput, gpus: int, efficiency: float) -> float:
@@ -195,16 +209,20 @@ def electricity_for(plan: RunPlan, throughput: Throughput, gpus: int, hours: flo
     return Electricity(power, basis, kwh, plan.kwh_price_usd, kwh * plan.kwh_price_usd)
 
 
-def estimate(plan: RunPlan, throughput: Throughput, board_power_w: float | None = None) -> Estimate:
-    """Hours, dollars and (with a kWh price) electricity for `plan` at `throughput`; `board_power_w` is one GPU's."""
+def estimate(
+    plan: RunPlan, throughput: Throughput, board_power_w: float | None = None, workload: Workload | None = None
+) -> Estimate:
+    """Hours, dollars and (with a kWh price) electricity for `plan` at `throughput`; `board_power_w` is one GPU's,
+    `workload` the configuration the scaling model prices the gradient traffic of (none: DDP_FACTOR alone)."""
     gpus = plan.gpus or throughput.gpus
-    efficiency, basis = scaling_for(plan, throughput, gpus)
+    efficiency, basis = scaling_for(plan, throughput, gpus, workload)
     rate = rate_at(throughput, gpus, efficiency)
     stretch = 1 + plan.overhead
     hours = hours_for(plan.tokens, rate) * stretch
-    hours_range = None
+    slow_end, fast_end = scaling_band(efficiency) if basis == "modelled" else (1.0, 1.0)
+    hours_range = (hours / fast_end, hours / slow_end) if basis == "modelled" else None
     if throughput.tokens_per_sec_p10 and throughput.tokens_per_sec_p90:
-        fast, slow = throughput.tokens_per_sec_p90, throughput.tokens_per_sec_p10
+        fast, slow = throughput.tokens_per_sec_p90 * fast_end, throughput.tokens_per_sec_p10 * slow_end
         hours_range = (hours * throughput.tokens_per_sec / fast, hours * throughput.tokens_per_sec / slow)
     price = None
     if plan.price_usd is not None:
@@ -227,9 +245,11 @@ def assumptions(e: Estimate) -> list[str]:
     if t.config:
         lines.append(f"configuration: {t.config}")
     lines.extend(t.notes)
-    if e.scaling_basis in ("given", "assumed", "measured") and e.gpus != t.gpus:
-        why = {"given": "--scaling-efficiency", "measured": "measured in the report", "assumed": "an assumption"}
-        lines.append(f"{e.gpus} {t.device}s at scaling efficiency {e.scaling_efficiency:g} ({why[e.scaling_basis]})")
+    if e.scaling_basis in ("given", "modelled", "measured") and e.gpus != t.gpus:
+        why = {"given": "--scaling-efficiency", "measured": "measured in the report", "modelled": "the scaling model"}
+        lines.append(f"{e.gpus} {t.device}s at scaling efficiency {e.scaling_efficiency:.2f} ({why[e.scaling_basis]})")
+        if e.scaling_basis == "modelled":
+            lines.append(scaling_evidence(None, e.gpus) + "; the time range includes it")
     if plan.overhead:
         lines.append(f"overhead: +{plan.overhead:.0%} time for evaluation, checkpoints and restarts (--overhead)")
     if e.price_per_hour_usd is not None:

@@ -6,7 +6,6 @@ model (scaling.py), set-up time billed (setup.py), the options ranked by cost, t
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -14,104 +13,20 @@ from typing import Any
 
 from gptbench.cloud.answers import Answer, answers, pareto
 from gptbench.cloud.estimate import RunPlan, Throughput, electricity_for
+from gptbench.cloud.options import Option, PlanRequest
 from gptbench.cloud.prices import Offer, current_offers
 from gptbench.cloud.setup import Setup, setup_for, setup_lines
 from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision_for, workload_for
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
-from gptbench.predict.scaling import DDP_FACTOR, SCALING_BOUND, SCALING_POINTS, scaling_band, scaling_evidence
+from gptbench.predict.scaling import scaling_band, scaling_evidence, scaling_model_line
 from gptbench.predict.validation import evidence_for
 from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
 
-DEFAULT_TOKENS_PER_STEP = 2**19  # 524,288: llm.c's run_gpt2_124M.sh (-d 524288) and nanoGPT's ~0.5M for GPT-2 124M
 SWITCHES = "measure it with run --nproc N --shard optimizer|full, --activation-checkpointing"
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    """What the user asks: the run, the limits, and which machines to consider."""
-
-    tokens: float
-    tokens_how: str = ""
-    model: str = "124m"
-    seq: int | None = None
-    tokens_per_step: int = DEFAULT_TOKENS_PER_STEP
-    max_hours: float | None = None
-    budget_usd: float | None = None
-    kwh_price_usd: float | None = None
-    power_w: float | None = None  # your machine's whole draw, for --kwh-price
-    gpu: str | None = None  # filter, or with `gpus` a machine no offer matches
-    gpus: int | None = None
-    price_usd: float | None = None  # $/GPU-hour for the --gpu X --gpus N machine
-    checkpoint_every: int | None = 1000
-    data: str = "tokenize"
-
-    def __post_init__(self) -> None:
-        for name, flag in (("max_hours", "--max-hours"), ("budget_usd", "--budget"), ("price_usd", "--price")):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise GptbenchError(f"{flag} must be positive, got {value:g}")
-        if self.gpus is not None and self.gpus <= 0:
-            raise GptbenchError(f"--gpus must be a positive whole number, got {self.gpus}")
-        if self.tokens_per_step <= 0:
-            raise GptbenchError(f"--tokens-per-step must be a positive whole number, got {self.tokens_per_step}")
-        if self.checkpoint_every is not None and self.checkpoint_every < 0:
-            raise GptbenchError(f"--checkpoint-every must be 0 (none) or a number of steps, got {self.checkpoint_every}")
-        if self.price_usd is not None and not (self.gpu and self.gpus):
-            raise GptbenchError("--price prices a machine you name: pass it with --gpu NAME --gpus N")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One place to run: a catalog offer, a machine of yours, or one you named, with its best configuration."""
-
-    where: str
-    kind: str  # catalog | own | named
-    gpu: str
-    gpus: int
-    basis: str  # projected | measured
-    evidence: str
-    micro_batch: int | None = None
-    grad_accum: int | None = None
-    sharding: str = "none"
-    activation_checkpointing: bool = False
-    fits: bool | None = None
-    memory_gb: float | None = None
-    memory_capacity_gb: float | None = None
-    tokens_per_sec: float | None = None
-    tokens_per_sec_range: tuple[float, float] | None = None  # slow end, fast end
-    scaling_efficiency: float = 1.0
-    scaling_basis: str = "none (one GPU)"
-    train_hours: float | None = None
-    setup: Setup | None = None
-    price_per_hour_usd: float | None = None
-    price_basis: str = ""
-    cost_usd: float | None = None
-    hours_range: tuple[float, float] | None = None
-    cost_range_usd: tuple[float, float] | None = None
-    note: str = ""  # sharding/checkpointing labels, a configuration that differs from the one asked
-    problem: str = ""  # why there is no figure: does not fit (and what would), no price, another model measured
-    pareto: bool = False
-
-    @property
-    def setup_hours(self) -> float | None:
-        return self.setup.hours if self.setup else None
-
-    @property
-    def hours(self) -> float | None:
-        return None if self.train_hours is None or self.setup is None else self.train_hours + self.setup.hours
-
-    def to_dict(self) -> dict[str, Any]:
-        """The option as JSON-ready data (hours and cost with their bands; None where there is no figure)."""
-        data = asdict(self)
-        data["setup"] = self.setup.to_dict() if self.setup else None
-        data.update(setup_hours=self.setup_hours, hours=self.hours)
-        for key in ("tokens_per_sec_range", "hours_range", "cost_range_usd"):
-            data[key] = list(data[key]) if data[key] else None
-        return data
 
 
 @dataclass(frozen=True)
@@ -146,9 +61,9 @@ def _measured_band(rate: float, p10: float | None, p90: float | None) -> tuple[f
     return (p10 / rate, p90 / rate) if p10 and p90 else (1.0, 1.0)
 
 
-def _with_scaling(band: tuple[float, float]) -> tuple[float, float]:
-    """`band` widened by the scaling model's held-out band, for a rate that a modelled efficiency multiplies."""
-    low, high = scaling_band()
+def _with_scaling(band: tuple[float, float], efficiency: float) -> tuple[float, float]:
+    """`band` widened by the scaling model's band, for a rate that a modelled `efficiency` multiplies."""
+    low, high = scaling_band(efficiency)
     return band[0] * low, band[1] * high
 
 
@@ -212,7 +127,7 @@ def gpu_option(
     basis, scaling_basis, label = "projected", "modelled" if gpus > 1 else "none (one GPU)", evidence.label
     if gpus > 1:
         label += "; " + scaling_evidence(spec, gpus)
-        band = _with_scaling(band)
+        band = _with_scaling(band, efficiency)
     measured = measured_on(spec, w, folder)[0] if spec.name in measured_gpus(folder) else None  # same switches only
     if measured is not None:  # a measurement on this GPU and configuration wins over the projection
         basis, label = "measured", f"measured: {measured.source}"
@@ -221,7 +136,7 @@ def gpu_option(
             efficiency, scaling_basis = measured.scaling_efficiency, f"measured ({measured.source})"
         band = _measured_band(measured.tokens_per_sec, measured.tokens_per_sec_p10, measured.tokens_per_sec_p90)
         if gpus > 1 and scaling_basis == "modelled":  # measured on another GPU count: the scaling model's band too
-            band = _with_scaling(band)
+            band = _with_scaling(band, efficiency)
     rate = single * gpus * efficiency
     train_h, setup = req.tokens / rate / 3600, _setup(req, w)
     cost = (train_h + setup.hours) * price if price is not None else None
@@ -275,11 +190,12 @@ def own_options(req: PlanRequest, folder: Path) -> list[Option]:
             options.append(Option(where, "own", accel.name or accel.kind, gpus, "measured", "", problem=problem))
             continue
         best = max(same, key=lambda i: report.runs[i].result.tokens_per_sec or 0.0)
-        options.append(_own_option(req, where, from_run(path, report, raw, best), report.runs[best], path))
+        throughput = from_run(path, report, raw, best)
+        options.append(_own_option(req, where, throughput, report.runs[best], path, report.machine.cpu.cores))
     return options
 
 
-def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Path) -> Option:
+def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Path, vcpus: int | None) -> Option:
     spec = find_gpu(t.gpu) if t.gpu else None
     hours = req.tokens / t.tokens_per_sec / 3600
     setup = setup_for(
@@ -290,6 +206,7 @@ def _own_option(req: PlanRequest, where: str, t: Throughput, run: Run, path: Pat
         req.checkpoint_every,
         req.data,
         run.result.warmup_s,
+        vcpus,
     )
     price, basis, notes = None, "", []
     if req.kwh_price_usd is not None:
@@ -362,13 +279,18 @@ def _where(offer: Offer) -> str:
 
 
 def _priced(option: Option, offer: Offer) -> Option:
-    """The shared option of this GPU count, priced at this offer (notes about a missing price dropped)."""
-    price, hours = offer.price_per_hour_usd, option.hours
-    ranges = option.hours_range
+    """The shared option of this GPU count, priced at this offer and its set-up billed at the offer's vCPUs (notes
+    about a missing price dropped)."""
+    setup = replace(option.setup, vcpus=offer.vcpus) if option.setup else None
+    shift = (setup.hours - option.setup.hours) if setup and option.setup else 0.0  # tokenizing on more CPUs
+    ranges = (option.hours_range[0] + shift, option.hours_range[1] + shift) if option.hours_range else None
+    price, hours = offer.price_per_hour_usd, (option.hours + shift if option.hours is not None else None)
     note = "; ".join(n for n in option.note.split("; ") if n and not n.startswith("no price"))
     return replace(
         option,
         where=_where(offer),
+        setup=setup,
+        hours_range=ranges,
         price_per_hour_usd=price,
         note=note,
         price_basis=f"{offer.price_basis} ${price:,.2f}/h observed {offer.observed} ({offer.source})",
@@ -413,10 +335,7 @@ def plan_assumptions(req: PlanRequest) -> list[str]:
         f" activation checkpointing ({SWITCHES})",
         "speed: projected by gptbench's roofline model (evidence per row), or measured where the reports folder has this"
         " GPU and configuration; bands: the projection's held-out band, times the scaling model's on several GPUs",
-        f"multi-GPU: gradient all-reduce over the link (spec table) overlapped with backward, × DDP_FACTOR {DDP_FACTOR} "
-        f"fitted on {len(SCALING_POINTS)} published multi-GPU points (leave-one-out within"
-        f" ×{math.exp(SCALING_BOUND):.1f} either way); a"
-        " report's measured scaling efficiency wins",
+        f"multi-GPU: {scaling_model_line()}; a report's measured scaling efficiency wins",
         *setup_lines(_setup(req, w), req.data, req.checkpoint_every),
         "prices: the catalog's $/hour for the whole instance on the date observed (--json has each source); yours: "
         "electricity at --kwh-price",

@@ -29,14 +29,16 @@ class Offer:
     observed: str  # YYYY-MM-DD the price was seen
     source: str
     notes: str = ""  # what the figure is when it is not one observed listing (a typical figure, a mixed median...)
+    vcpus: int | None = None  # the instance's CPUs where a listing says so (set-up bills tokenizing from them)
+    vcpus_source: str = ""
 
     @property
     def price_per_gpu_hour_usd(self) -> float:
         return self.price_per_hour_usd / self.gpus
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data; empty notes as null."""
-        return {**asdict(self), "notes": self.notes or None}
+        """JSON-ready data; empty notes and an unknown vCPU source as null."""
+        return {**asdict(self), "notes": self.notes or None, "vcpus_source": self.vcpus_source or None}
 
 
 def _offer(row: dict[str, str], where: str) -> Offer:
@@ -49,6 +51,9 @@ def _offer(row: dict[str, str], where: str) -> Offer:
         raise GptbenchError(f"{where}: gpus must be a whole number and price_per_hour_usd a number ({e})") from e
     if gpus <= 0 or not price > 0:
         raise GptbenchError(f"{where}: gpus and price_per_hour_usd must be positive")
+    vcpus_text = (row.get("vcpus") or "").strip()
+    if vcpus_text and not (vcpus_text.isdigit() and int(vcpus_text) > 0):
+        raise GptbenchError(f"{where}: vcpus must be a positive whole number or empty (unknown), got {vcpus_text!r}")
     return Offer(
         provider=row["provider"].strip(),
         instance=row["instance"].strip(),
@@ -59,6 +64,8 @@ def _offer(row: dict[str, str], where: str) -> Offer:
         observed=row["observed"].strip(),
         source=row["source"].strip(),
         notes=(row.get("notes") or "").strip(),
+        vcpus=int(vcpus_text) if vcpus_text else None,
+        vcpus_source=(row.get("vcpus_source") or "").strip(),
     )
 
 

@@ -15,6 +15,7 @@ from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
 from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, project
+from gptbench.predict.scaling import scaling_model_line
 from gptbench.predict.validation import band_basis, evidence_for
 from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.reports.schema import Report, Run
@@ -308,7 +309,7 @@ def catalog_view(
             rows.append(OfferEstimate(offer, None, rate))
             continue
         priced = replace(plan, gpus=offer.gpus, price_usd=offer.price_per_hour_usd, price_per="instance", kwh_price_usd=None)
-        rows.append(OfferEstimate(offer, estimate(priced, rate)))
+        rows.append(OfferEstimate(offer, estimate(priced, rate, workload=w)))
     rows.sort(key=lambda r: (r.estimate is None, r.estimate.cost_usd if r.estimate else 0.0))
     return Catalog(rows, catalog_assumptions(plan, w, rows, superseded))
 
@@ -324,7 +325,7 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
         " (docs/methodology.md, 'How projections are made'), under it what backs it: validated (published points on that"
         " GPU), same arch (as a validated GPU) or"
         f" datasheet (not validated); time and cost ranges: measured p90-p10 steps, or {band_basis().removeprefix('band: ')}",
-        f"multi-GPU instances: scaling efficiency {eff or 'as measured, else 0.9 (an assumption)'}",
+        f"multi-GPU instances: scaling efficiency {eff or 'as measured, else the scaling model: ' + scaling_model_line()}",
         "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
         " context) against the datasheet memory",
         "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing;"

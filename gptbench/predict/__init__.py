@@ -8,4 +8,5 @@ Torch-free, below cloud/ (the money) and bench/ (the measurement), so both can s
     validation.py   the held-out band: each point projected with its whole source left out of the fit
     scaling.py      multi-GPU scaling from the link model, validated leave-one-out on published multi-GPU points
     fit.py          the fastest micro-batch x accumulation (then sharding, checkpointing) that fits the memory model
+    ledger.py       the registered predictions (benchmarks/predictions.csv): each judged against its measurement
 """

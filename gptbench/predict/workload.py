@@ -121,7 +121,8 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
 
     Sharding divides state over `world_size` ranks as PyTorch's engines do: `optimizer` splits AdamW's moments
     (ZeroRedundancyOptimizer, ZeRO stage 1); `full` splits weights, gradients and moments (FSDP2 `fully_shard`, ZeRO
-    stage 3) and gathers one block's weights at a time in the compute dtype, two at once with prefetching.
+    stage 3) and gathers one block's weights at a time in fp32 (no mixed-precision policy: bench/sharding.py), two at
+    once with prefetching, while autocast's bf16 copies of the matmul weights live from forward to backward unsharded.
     Activation checkpointing keeps each block's input (the residual stream) and recomputes one block at a time."""
     n = w.world_size
     p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
@@ -129,10 +130,10 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
     extra = 0.0
     if w.sharding == "full":
         weights, grads, moments = weights / n, grads / n, moments / n
-        extra += 2 * w.block_params * a  # the gathered unsharded blocks (this one and the prefetched next)
+        extra += 2 * w.block_params * wb  # the gathered unsharded blocks (this one and the prefetched next)
     elif w.sharding == "optimizer":
         moments /= n
-    if w.weights == "fp32" and w.dtype != "fp32" and w.sharding != "full":
+    if w.weights == "fp32" and w.dtype != "fp32":
         extra += w.matmul_params * a  # autocast's bf16 copies of the weights, cached from forward to backward
     # Saved for backward, bytes per token per layer: the residual stream twice (LayerNorm inputs, r each), both
     # LayerNorm outputs as the matmuls see them (a each), q, k, v (3a), attention output and its transposed

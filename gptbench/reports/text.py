@@ -43,4 +43,11 @@ def describe_config(run: Run) -> str:
         f"{c.adamw_impl} AdamW",
         f"data {c.data}",
     ]
-    return " · ".join(parts)
+    return " · ".join(parts + switches(run))
+
+
+def switches(run: Run) -> list[str]:
+    """The memory switches a run was measured with, in words; none for a plain run."""
+    c = run.config
+    words = {"optimizer": "ZeRO-1 (optimizer state sharded)", "full": "FSDP (weights, gradients, state sharded)"}
+    return ([words[c.shard]] if c.shard in words else []) + (["activation checkpointing"] if c.activation_checkpointing else [])

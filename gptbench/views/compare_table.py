@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rich.table import Table
 
 from gptbench.views.compare import Comparison
+from gptbench.views.layout import one_line, row_table, widest_that_fits
 from gptbench.views.load import records, table_columns
 
 ERROR_CHARS = 160  # a failed run's error, shortened to a line
+# Narrower terminals drop columns in this order, least read first, so each run stays one line: the machine,
+# tokens/s, MFU, $ per billion tokens and the FineWeb-10B hours stay to the end (CSV, Markdown, HTML keep them all).
+DROP_ORDER = (
+    "allocator", "joules_per_token", "power_avg_w", "peak_memory_gb", "dtype", "seq_len", "model", "relative_speed",
+    "accelerator",
+)  # fmt: skip
 
 
 def headers(comparison: Comparison) -> list[str]:
@@ -58,15 +66,31 @@ def footnotes(comparison: Comparison) -> list[str]:
     return lines
 
 
-def compare_table(comparison: Comparison) -> Table:
-    """The runs side by side; failed runs show their status in red, --group draws a rule between groups."""
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def _table(comparison: Comparison, dropped: tuple[str, ...]) -> Table:
+    columns = ([None] if comparison.group else []) + list(table_columns())
+    keep = [i for i, c in enumerate(columns) if c is None or c.key not in dropped]
     frame = comparison.frame
-    title = f"gptbench compare · {len(frame)} runs from {comparison.files} reports"
-    table = Table(title=title, title_justify="left")
-    for header, right in zip(headers(comparison), numeric(comparison), strict=True):
-        table.add_column(header, justify="right" if right else "left", overflow="fold")
+    title = f"gptbench compare · {_plural(len(frame), 'run')} from {_plural(comparison.files, 'report')}"
+    table = row_table(title)
+    heads, right = headers(comparison), numeric(comparison)
+    for i in keep:
+        table.add_column(heads[i], justify="right" if right[i] else "left")
     for row, texts, new_group in table_rows(comparison):
         if new_group:
             table.add_section()
-        table.add_row(*texts, style=None if row["status"] == "ok" else "red")
-    return table
+        cells = [texts[i] for i in keep]
+        if dropped:  # narrow: the epoch in hours alone (the days are in the wide table and the exports)
+            cells = [c.split(" (")[0] if heads[i] == "FineWeb-10B epoch" else c for c, i in zip(cells, keep, strict=True)]
+        table.add_row(*cells, style=None if row["status"] == "ok" else "red")
+    return one_line(table)
+
+
+def compare_table(comparison: Comparison, width: int = 10_000) -> Table:
+    """The runs side by side, one line each: every column that fits `width`, dropping the least read first; failed
+    runs show their status in red, --group separates the groups."""
+    layouts = [DROP_ORDER[:n] for n in range(len(DROP_ORDER) + 1)]
+    return widest_that_fits([partial(_table, comparison, d) for d in layouts], width)

@@ -1,145 +1,184 @@
-"""`plan` for people: the options as a rich table ranked by cost with the Pareto front marked, the answers, and an HTML
-page with time against cost on log axes (inline SVG, drawn by matplotlib). Returns renderables and text; never prints."""
+"""`plan` for people, in a terminal: the answers first, then the options that answer the question (the Pareto front,
+those within the deadline and budget, the answers, your machines; `--all` for every row) ranked by cost, one line per
+row at any width (the widest column set that fits), the notes of the rows shown, and the assumptions.
+Returns renderables and text; never prints. The HTML page is plan_html.py."""
 
 from __future__ import annotations
 
-import html
-import io
+from collections.abc import Callable
+from functools import partial
 
-from rich.markup import escape
+from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-import gptbench
 from gptbench.cloud.plan import Option, Plan
-from gptbench.views.files import STYLE, matplotlib_or_hint
+from gptbench.views.layout import bullets, one_line, row_table, widest_that_fits
 
 ANSWER_ORDER = ("cheapest_within_deadline", "fastest_within_budget", "own_machine", "cheapest", "fastest")
+SWITCH_WORDS = {"none": "", "optimizer": "ZeRO-1", "full": "FSDP"}
 
 
-def _config(o: Option) -> str:
+def config_text(o: Option) -> str:
+    """`16×32`, `8×4 FSDP ckpt`: micro-batch × accumulation and the switches that made it fit."""
     if o.micro_batch is None:
         return "—"
-    text = f"{o.micro_batch} × {o.grad_accum}"
-    text += {"none": "", "optimizer": "\nZeRO-1", "full": "\nFSDP"}[o.sharding]
-    return text + ("\n+ ckpt" if o.activation_checkpointing else "")
+    words = [f"{o.micro_batch}×{o.grad_accum}", SWITCH_WORDS[o.sharding], "ckpt" if o.activation_checkpointing else ""]
+    return " ".join(w for w in words if w)
 
 
-def _range(value: float | None, band: tuple[float, float] | None, fmt: str) -> str:
+def _number(value: float | None, band: tuple[float, float] | None, fmt: str, with_band: bool) -> str:
     if value is None:
         return "—"
     text = fmt.format(value)
-    return text + ("\n(" + fmt.format(band[0]) + "–" + fmt.format(band[1]) + ")" if band else "")
+    return text + (f" ({fmt.format(band[0])}–{fmt.format(band[1])})" if with_band and band else "")
 
 
-def options_table(plan: Plan) -> Table:
-    """Every option, cheapest first; ★ marks the Pareto front; rows without a figure say why."""
-    title = "gptbench plan · cheapest first · ★ = Pareto-optimal (nothing both faster and cheaper)"
-    table = Table(title=title, title_justify="left")
-    for name, justify in (
-        ("#", "right"),
-        ("where", "left"),
-        ("GPUs", "left"),
-        ("batch × accum", "left"),
-        ("tok/s", "right"),
-        ("scaling", "right"),
-        ("set-up h", "right"),
-        ("hours (band)", "right"),
-        ("cost (band)", "right"),
-        ("basis", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for i, o in enumerate(plan.options, start=1):
-        mark = "★ " if o.pareto else ""
-        where = escape(mark + o.where.split(" (")[0]) + (" [dim](note)[/dim]" if o.note else "")
-        head = [str(i), where, f"{o.gpus}× {o.gpu}"]
-        if o.problem:
-            table.add_row(*head, "—", "—", "—", "—", "—", "—", f"[red]{escape(o.problem)}[/red]")
+def _hours_fmt(value: float) -> str:
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _hours(o: Option, with_band: bool) -> str:
+    if o.hours is None:
+        return "—"
+    band = o.hours_range if with_band else None
+    return _hours_fmt(o.hours) + (f" ({_hours_fmt(band[0])}–{_hours_fmt(band[1])})" if band else "")
+
+
+def _cost(o: Option, with_band: bool) -> str:
+    return "$" + _number(o.cost_usd, o.cost_range_usd, "{:,.0f}", with_band) if o.cost_usd is not None else "—"
+
+
+def basis_word(o: Option) -> str:
+    """What backs the row, in the words its evidence label starts with: measured, validated, same architecture…"""
+    return "measured" if o.basis == "measured" else (o.evidence or o.basis).split(":")[0].split(" (")[0].split(";")[0]
+
+
+def basis_keys(options: list[Option]) -> dict[str, str]:
+    """A one-letter key per basis word in use (two letters where the first is taken), in order of first use."""
+    keys: dict[str, str] = {}
+    for word in (basis_word(o) for o in options if not o.problem):
+        if word not in keys:
+            taken = set(keys.values())
+            keys[word] = next((k for k in (word[:1].upper(), word[:2].capitalize()) if k not in taken), word)
+    return keys
+
+
+def machine(o: Option) -> str:
+    """Provider (or yours / named) and the GPUs in one cell: `runpod 1× rtx4090`."""
+    who = {"catalog": o.where.split(" ")[0], "named": "named"}.get(o.kind, o.where.split(" (")[0])
+    return f"{'★ ' if o.pareto else ''}{who} {o.gpus}× {o.gpu}"
+
+
+def shown(plan: Plan, show_all: bool) -> list[int]:
+    """The 0-based ranks of the rows to show: all of them; else those within --max-hours and --budget when either is
+    given, the Pareto front when neither is, and always the rows the limits' answers name and your own machines."""
+    if show_all:
+        return list(range(len(plan.options)))
+    req = plan.request
+    limited = req.max_hours is not None or req.budget_usd is not None
+    limit_keys = ("cheapest_within_deadline", "fastest_within_budget", "own_machine")
+    answered = {a.option for key in limit_keys if (a := plan.answers.get(key)) and a.option}
+
+    def within(o: Option) -> bool:
+        if o.hours is None or o.cost_usd is None:
+            return False
+        return (req.max_hours is None or o.hours <= req.max_hours) and (req.budget_usd is None or o.cost_usd <= req.budget_usd)
+
+    def keep(rank: int, o: Option) -> bool:
+        return (within(o) if limited else o.pareto) or rank in answered or (o.kind != "catalog" and not o.problem)
+
+    return [i for i, o in enumerate(plan.options) if keep(i + 1, o)]
+
+
+Column = tuple[str, str, Callable[[int, Option], str]]  # header, justify, cell
+
+
+def _columns(keys: dict[str, str], wide: bool, with_band: bool, full_where: bool) -> list[Column]:
+    where: Column = ("where", "left", lambda i, o: ("★ " if o.pareto else "") + o.where)
+    if not full_where:
+        where = ("where", "left", lambda i, o: ("★ " if o.pareto else "") + o.where.split(" (")[0])
+    head: list[Column] = [("#", "right", lambda i, o: str(i + 1))]
+    head += [where, ("GPUs", "left", lambda i, o: f"{o.gpus}× {o.gpu}")] if wide else [("where", "left", lambda i, o: machine(o))]
+    body: list[Column] = [
+        ("batch×accum", "left", lambda i, o: config_text(o)),
+        ("tok/s", "right", lambda i, o: f"{o.tokens_per_sec:,.0f}" if o.tokens_per_sec else "—"),
+    ]
+    if wide:
+        body += [
+            ("scaling", "right", lambda i, o: f"{o.scaling_efficiency:.2f}" if o.gpus > 1 and not o.problem else "—"),
+            ("set-up h", "right", lambda i, o: f"{o.setup_hours:,.2f}" if o.setup_hours is not None else "—"),
+        ]
+    body += [
+        ("hours (band)" if with_band else "hours", "right", lambda i, o: _hours(o, with_band)),
+        ("cost (band)" if with_band else "cost", "right", lambda i, o: _cost(o, with_band)),
+    ]
+    tail: Column = ("basis", "left", lambda i, o: basis_word(o)) if wide else ("B", "left", lambda i, o: keys[basis_word(o)])
+    return head + body + [tail]
+
+
+def _table(plan: Plan, rows: list[int], columns: list[Column]) -> Table:
+    table = row_table()
+    for header, justify, _ in columns:
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for i in rows:
+        o = plan.options[i]
+        if o.problem:  # no figures: the reason, in the notes under the table
+            cells = [cell(i, o) if n < 2 else "—" for n, (_, _, cell) in enumerate(columns)]
+            table.add_row(*cells, style="dim")
             continue
-        short = o.evidence.split(":")[0].split(" (")[0] if o.basis == "projected" else "measured"
-        table.add_row(
-            *head,
-            _config(o),
-            f"{o.tokens_per_sec:,.0f}",
-            f"{o.scaling_efficiency:.2f}" if o.gpus > 1 else "—",
-            f"{o.setup_hours:,.2f}",
-            _range(o.hours, o.hours_range, "{:,.1f}"),
-            _range(o.cost_usd, o.cost_range_usd, "${:,.0f}") if o.cost_usd is not None else "—",
-            f"{o.basis}\n{escape(short)}" if o.basis == "projected" else "measured",
-        )
-    return table
+        table.add_row(*(cell(i, o) for _, _, cell in columns), style="bold" if o.pareto else None)
+    return one_line(table)
 
 
-def note_lines(plan: Plan) -> list[str]:
-    """The notes the table marks, by row number: labels for sharding and checkpointing, missing prices."""
-    return [f"#{i} {o.where}: {o.note}" for i, o in enumerate(plan.options, start=1) if o.note and not o.problem]
+def options_table(plan: Plan, width: int, show_all: bool = False) -> Table:
+    """The rows shown, cheapest first, one line each: the widest column set that fits `width` columns."""
+    rows = shown(plan, show_all)
+    keys = basis_keys([plan.options[i] for i in rows])
+    layouts = [(True, True, True), (True, True, False), (False, True, False), (False, False, False)]
+    return widest_that_fits([partial(_table, plan, rows, _columns(keys, w, b, f)) for w, b, f in layouts], width)
+
+
+def legend(plan: Plan, table: Table, show_all: bool) -> str:
+    """What the marks and keys mean, and how many rows are left out."""
+    rows = shown(plan, show_all)
+    parts = ["★ Pareto front: nothing both faster and cheaper", "hours include set-up"]
+    if any(c.header == "B" for c in table.columns):
+        keys = basis_keys([plan.options[i] for i in rows])
+        parts.append("B: " + ", ".join(f"{k} {word}" for word, k in keys.items()))
+    if len(rows) < len(plan.options):
+        parts.append(f"{len(rows)} of {len(plan.options)} options shown (--all for every one)")
+    return " · ".join(parts)
+
+
+def note_lines(plan: Plan, show_all: bool = True) -> list[str]:
+    """The notes and problems of the rows shown, by row number: labels for sharding and checkpointing, why a row has
+    no figures, missing prices."""
+    lines = []
+    for i in shown(plan, show_all):
+        o = plan.options[i]
+        if o.problem or o.note:
+            lines.append(f"#{i + 1} {o.where}: {o.problem or o.note}")
+    return lines
 
 
 def answer_lines(plan: Plan) -> list[str]:
-    """The answers, in the order a reader asks them."""
-    return [plan.answers[key].text for key in ANSWER_ORDER if plan.answers.get(key)]  # type: ignore[union-attr]
+    """The answers, in the order a reader asks them, each naming its row."""
+    found = [plan.answers.get(key) for key in ANSWER_ORDER]
+    return [f"{a.text} [#{a.option}]" if a.option else a.text for a in found if a]
 
 
-def chart_svg(plan: Plan) -> str:
-    """Time against cost on log axes: every priced option with its band as error bars, the Pareto front as a line."""
-    matplotlib = matplotlib_or_hint()
-    from matplotlib.figure import Figure
-
-    points = [o for o in plan.options if o.hours is not None and o.cost_usd is not None]
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "gptbench", "font.size": 9}):
-        fig = Figure(figsize=(10, 6.5), layout="constrained")
-        ax = fig.subplots()
-        for o in points:
-            colour = "#d62728" if o.pareto else "#1f77b4"
-            hours, cost = o.hours or 0.0, o.cost_usd or 0.0  # never 0: `points` holds only options with both
-            xerr = [[hours - o.hours_range[0]], [o.hours_range[1] - hours]] if o.hours_range else None
-            c = o.cost_range_usd
-            yerr = [[cost - c[0]], [c[1] - cost]] if c else None
-            ax.errorbar(hours, cost, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=7, alpha=0.85, capsize=2)
-        front = sorted((o for o in points if o.pareto), key=lambda o: o.hours or 0.0)
-        if front:
-            xs, ys = [o.hours or 0.0 for o in front], [o.cost_usd or 0.0 for o in front]
-            ax.plot(xs, ys, "-", color="#d62728", lw=2.5, label="Pareto front")
-            for o in front:
-                ax.annotate(f" {o.gpus}× {o.gpu}\n {o.where[:34]}", (o.hours, o.cost_usd), fontsize=8, color="#222")
-        if plan.request.max_hours:
-            ax.axvline(plan.request.max_hours, color="#888", ls="--", label=f"deadline {plan.request.max_hours:g} h")
-        if plan.request.budget_usd:
-            ax.axhline(plan.request.budget_usd, color="#888", ls=":", label=f"budget ${plan.request.budget_usd:,.0f}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("hours (set-up included; bars: band)")
-        ax.set_ylabel("cost, USD (bars: band)")
-        ax.set_title(f"Where to train: {plan.request.tokens:,.0f} tokens, time against cost (log axes)", loc="left")
-        ax.grid(alpha=0.3, which="both")
-        if front or plan.request.max_hours or plan.request.budget_usd:
-            ax.legend(loc="upper right")
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
-
-
-def _cells(o: Option) -> list[str]:
-    money = f"${o.cost_usd:,.2f}" if o.cost_usd is not None else "—"
-    hours = f"{o.hours:,.2f}" if o.hours is not None else "—"
-    return [("★ " if o.pareto else "") + o.where, f"{o.gpus}× {o.gpu}", _config(o).replace("\n", " "), hours, money,
-            o.problem or o.note]
-
-
-def to_html(plan: Plan) -> str:
-    """One page that needs no network: the answers, the chart, the table and the assumptions."""
-    esc = html.escape
-    heads = ["where", "GPUs", "batch × accum", "hours", "cost", "notes"]
-    rows = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(o)) + "</tr>" for o in plan.options)
-    parts: list[str] = [
-        f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>gptbench plan</title><style>{STYLE}</style>",
-        "</head><body>\n<h1>gptbench plan</h1>",
-        f"<p class=meta>{len(plan.options)} options · gptbench {esc(gptbench.__version__)}</p>",
-        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in answer_lines(plan)) + "</ul>",
-        f"<figure>{chart_svg(plan)}</figure>",
-        "<div class=scroll><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in heads) + f"</tr></thead><tbody>\n{rows}",
-        "</tbody></table></div>",
-        "<ul class=notes>" + "".join(f"<li>{esc(line)}</li>" for line in plan.assumptions) + "</ul>",
-        "</body></html>\n",
-    ]
-    return "\n".join(parts)
+def plan_view(plan: Plan, width: int, show_all: bool = False) -> RenderableType:
+    """The whole terminal output: the answers, the table, its legend, the notes, the assumptions."""
+    r = plan.request
+    how = f" ({r.tokens_how.split(' (')[0]})" if r.tokens_how else ""
+    head = f"gptbench plan · {r.tokens:,.0f} tokens{how} · model {r.model}"
+    table = options_table(plan, width, show_all)
+    parts: list[RenderableType] = [Text(head, style="bold"), bullets(answer_lines(plan), mark="→", indent=0)]
+    parts += [Text(""), Text("options, cheapest first", style="bold"), table]
+    parts += [bullets([legend(plan, table, show_all)], mark="", indent=0)]
+    notes = note_lines(plan, show_all)
+    if notes:
+        parts += [Text("notes", style="bold"), bullets(notes, mark="", indent=0)]
+    parts += [Text("assumptions", style="bold"), bullets(plan.assumptions)]
+    return Group(*parts)

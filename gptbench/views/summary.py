@@ -9,7 +9,7 @@ from rich.table import Table
 
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
 from gptbench.reports.schema import Report, Run, Telemetry
-from gptbench.reports.text import describe_config, fmt_gb, fmt_hours, fmt_rate, short
+from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, short, switches
 
 
 def run_warnings(run: Run) -> list[str]:
@@ -38,17 +38,17 @@ def summary_table(report: Report, run: Run) -> Table:
     table.add_column()
     if run.name:
         table.add_row("run", run.name)
-    table.add_row("config", describe_config(run))
+    table.add_row("config", config_text(run))
     if r.status == "ok" and r.tokens_per_sec is not None and r.step_time_s is not None and r.flops_per_token is not None:
         table.add_row(
             "tokens/s",
             f"{fmt_rate(r.tokens_per_sec)} median (p10–p90 {r.tokens_per_sec_p10:,.0f}–{r.tokens_per_sec_p90:,.0f})"
-            f" over {len(r.step_times_s)} steps",
+            f" over {len(r.step_times_s)} step{'s' if len(r.step_times_s) != 1 else ''}",
         )
         table.add_row("step time", f"{r.step_time_s * 1000:,.1f} ms median · warm-up {r.warmup_s:.1f} s (timed apart)")
-        mfu = f"{r.mfu:.1%} of {r.peak_tflops:g} TFLOP/s datasheet peak" if r.mfu is not None else f"n/a ({r.mfu_note})"
+        mfu = f"{r.mfu:.1%} of {r.peak_tflops:g} TFLOP/s (datasheet)" if r.mfu is not None else f"n/a ({r.mfu_note})"
         if r.mfu_measured is not None:
-            mfu += f" · {r.mfu_measured:.1%} of achievable ({r.measured_peak_tflops:,.3g} TFLOP/s measured by gptbench peak)"
+            mfu += f" · {r.mfu_measured:.1%} of achievable ({r.measured_peak_tflops:,.3g}, gptbench peak)"
         table.add_row("MFU", mfu)
         table.add_row("achieved", f"{r.achieved_tflops:,.2f} TFLOP/s · {r.flops_per_token / 1e6:,.0f} MFLOP/token")
         for name, text in rank_rows(run):
@@ -77,6 +77,19 @@ def summary_table(report: Report, run: Run) -> Table:
             "FineWeb-10B", f"one epoch (10e9 tokens) at this speed: {fmt_hours(hours_for(FINEWEB_10B_TOKENS, r.tokens_per_sec))}"
         )
     return table
+
+
+def config_text(run: Run) -> str:
+    """The configuration in short lines: the model, the shape of a step, how it runs, and its memory switches."""
+    c = run.config
+    ranks = f" × {c.world_size} ranks" if c.world_size > 1 else ""
+    how = [c.dtype + (" + tf32" if c.tf32 else ""), "compiled" if c.compile else "eager", c.attention, f"{c.adamw_impl} AdamW"]
+    lines = [
+        f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
+        f"seq {c.seq_len} × batch {c.micro_batch} × accum {c.grad_accum}{ranks} · data {c.data}",
+        " · ".join(how),
+    ]
+    return "\n".join(lines + ([" · ".join(switches(run))] if switches(run) else []))
 
 
 def runtime_text(report: Report, run: Run) -> str | None:
