@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,15 +23,15 @@ MEASURE, DECIDE, DATA = "Measure this machine", "Decide: time, money, machines",
 out = Console()
 err = Console(stderr=True)
 
-P = ParamSpec("P")
-R = TypeVar("R")
+# Any: a command of any signature, its arguments and result passed through untouched; `friendly` keeps its type.
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+def friendly(fn: F) -> F:
     """Turn a GptbenchError into one red line and exit code 2; Ctrl-C into exit code 130."""
 
     @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except GptbenchError as e:
@@ -41,7 +41,7 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             err.print("[yellow]interrupted[/yellow]")
             raise typer.Exit(130) from None
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
