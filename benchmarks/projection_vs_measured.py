@@ -11,6 +11,8 @@ Then times `gptbench estimate` against the CLI's own start-up (`gptbench --help`
     python benchmarks/projection_vs_measured.py               # the comparison, leave-one-out and the timing
     python benchmarks/projection_vs_measured.py --fit         # refit (published + committed GPU reports): prints the
                                                               # constants for projection.py and validation.py
+    python benchmarks/projection_vs_measured.py --holdout     # the estimate order's bands: transfers on one GPU and
+                                                              # GPUs held out with their sources (holdout.py's constants)
     python benchmarks/projection_vs_measured.py --reports DIR --no-timing
 """
 
@@ -25,7 +27,9 @@ import time
 from pathlib import Path
 
 from gptbench.predict.calibration import CalibrationPoint, fit, projected_per_gpu, published_points, report_points
+from gptbench.predict.holdout import gpu_width, gpus_held_out, transfer_width, transfers
 from gptbench.predict.projection import EFFICIENCIES
+from gptbench.predict.reference import REFERENCE_DIR
 from gptbench.predict.validation import EXCEPTIONS, HELD_OUT_BOUND, HeldOut, leave_one_out, leave_one_source_out
 from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
 
@@ -72,6 +76,27 @@ def table(held: list[HeldOut]) -> str:
     return "(" + "".join(f"\n    ({h.name!r}, {h.gpu!r}, {h.error:.3f})," for h in held) + "\n)"
 
 
+def print_holdout(points: list[CalibrationPoint], constants: bool) -> None:
+    """The bands of the estimate's order: transfers between configurations on one GPU, and GPUs held out whole."""
+    moved, held = transfers(points), gpus_held_out(points)
+    print("\ntransfers held out: the target predicted from another point on its GPU by the ratio of a model fitted without it")
+    print(f"{'from':38s} {'to':38s} {'gpu':16s} {'ln err':>7s} {'ratio':>6s}  vocabulary")
+    for t in moved:
+        cross = "alignment differs (leans on the unaligned factor)" if t.unaligned else "same alignment"
+        print(f"{t.start[:38]:38s} {t.target[:38]:38s} {t.gpu:16s} {t.error:+7.3f} {math.exp(t.error):6.2f}  {cross}")
+    print(f"band: ln {transfer_width(False, moved):.3f} (same alignment), ln {transfer_width(True, moved):.3f} (across it)")
+    print("\nGPUs held out: each GPU's points projected by a model fitted without that GPU and without its points' sources")
+    print(f"{'point':38s} {'gpu':16s} {'ln err':>7s} {'ratio':>6s}")
+    for g in held:
+        print(f"{g.point[:38]:38s} {g.gpu:16s} {g.error:+7.3f} {math.exp(g.error):6.2f}")
+    print(f"band: ln {gpu_width(held):.3f} (x{math.exp(-gpu_width(held)):.2f} to x{math.exp(gpu_width(held)):.2f})")
+    if constants:
+        rows = "".join(f"\n    Transfer({t.start!r}, {t.target!r}, {t.gpu!r}, {t.error:.3f}, {t.unaligned}),"for t in moved)
+        print(f"\nTRANSFERS: tuple[Transfer, ...] = ({rows}\n)")
+        rows = "".join(f"\n    GpuHeldOut({g.point!r}, {g.gpu!r}, {g.error:.3f})," for g in held)
+        print(f"GPUS_HELD_OUT: tuple[GpuHeldOut, ...] = ({rows}\n)")
+
+
 def wall_s(args: list[str], repeats: int) -> float:
     """Median wall-clock seconds of a fresh `python -m gptbench ...` process."""
     times = []
@@ -84,8 +109,9 @@ def wall_s(args: list[str], repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports" / "reference", help="folder of the reference reports")
+    parser.add_argument("--reports", type=Path, default=REFERENCE_DIR, help="folder of the reference reports")
     parser.add_argument("--fit", action="store_true", help="refit the efficiencies and print them")
+    parser.add_argument("--holdout", action="store_true", help="print holdout.py's tables as constants")
     parser.add_argument("--no-timing", action="store_true", help="skip timing the command")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -114,6 +140,7 @@ def main() -> None:
         names = tuple(p.name for p in points)
         print(f"\nfitted on {len(names)} points: {fitted}\nCALIBRATED_ON = {names}")
         print(f"LEAVE_ONE_OUT = {table(by_point)}\nLEAVE_ONE_SOURCE_OUT = {table(by_source)}")
+    print_holdout(points, args.holdout)
     if not args.no_timing:
         estimate = ["estimate", "--tokens", "10e9", "--tokens-per-sec", "142000", "--price", "1.29"]
         base, est = wall_s(["--help"], args.repeats), wall_s(estimate, args.repeats)

@@ -1,9 +1,15 @@
 """The sample outputs in the docs that the code computes (no measurement in them), rewritten from the code.
 
-A sample is a heading `### `gptbench ARGS`` followed, after any prose, by a ```text block: the block is what
-`gptbench ARGS` prints today, run from the checkout at 150 columns.
+Two forms. A heading `### `gptbench ARGS`` followed, after any prose, by a ```text block: the block is what
+`gptbench ARGS` prints. Or a marker line `<!-- sample width=N keep=ROW,ROW -->` right above a ```text block whose
+commands are lines `$ gptbench ARGS`: each command is followed by what it prints, only the table rows and lines that
+begin with one of the `keep` words when `keep` is given (the rows that answer the page's question), at N columns
+(150 without `width`).
 
-    python scripts/doc_samples.py            # rewrite every sample in docs/plan.md
+Each command runs in an empty temporary folder (no reports of "this machine") holding only reports/reference,
+linked from the checkout, with the checkout's package on the path: what a new user sees.
+
+    python scripts/doc_samples.py            # rewrite every sample in PAGES
     python scripts/doc_samples.py --check    # exit 1, naming each sample that differs (tests/test_docs.py runs it)
 """
 
@@ -19,18 +25,20 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "docs" / "plan.md"]  # torch-free commands only: each sample runs in well under a second
+# Torch-free commands only: each sample runs in well under a second.
+PAGES = [ROOT / "README.md", ROOT / "docs" / "plan.md", ROOT / "docs" / "estimate.md", ROOT / "docs" / "sharding.md"]
 # The heading, prose lines that open no block and no other heading, the block: no line is matched two ways.
 SAMPLE = re.compile(r"(### `gptbench (?P<args>[^`\n]+)`\n(?:(?!###|```)[^\n]*\n)*```text\n)(?P<out>(?:(?!```)[^\n]*\n)*)(```\n)")
+SESSION = re.compile(r"(<!-- sample(?P<opts>[^\n]*?) -->\n```text\n)(?P<out>(?:(?!```)[^\n]*\n)*)(```\n)")
 
 
-def output_of(args: str) -> str:
-    """What `gptbench ARGS` prints, as a reader at 150 columns sees it, in a new user's empty folder.
+def output_of(args: str, width: int = 150) -> str:
+    """What `gptbench ARGS` prints, as a reader at `width` columns sees it, in a new user's empty folder.
 
     Never in the checkout: a user's `gptbench run` leaves its report in ./reports, and `plan` would take that machine
     for one of the options (the README's two commands, run in order, failed that way).
     """
-    env = {**os.environ, "COLUMNS": "150", "TERM": "dumb", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "COLUMNS": str(width), "TERM": "dumb", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "gptbench", *shlex.split(args)]
     with tempfile.TemporaryDirectory(prefix="gptbench-doc-sample-") as empty:
         (Path(empty) / "reports").mkdir()  # the checkout's reference reports only, for samples that name them
@@ -39,6 +47,35 @@ def output_of(args: str) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"doc_samples: `gptbench {args}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     return "".join(line.rstrip() + "\n" for line in proc.stdout.splitlines())  # rich pads to the width
+
+
+def _kept(lines: list[str], keep: list[str]) -> list[str]:
+    """The lines that begin with a `keep` word (inside a table's first cell too), and the lines that continue them: a
+    table row whose first cell is empty, or a plain line under a kept plain line (a wrapped warning)."""
+    out, keeping, plain = [], False, False
+    for line in lines:
+        cells = line.split("│")
+        if len(cells) > 2 and not cells[1].strip():  # a wrapped row: its first cell is empty
+            out += [line] if keeping else []
+            continue
+        if plain and keeping and line[:1] not in "│┃┌└┏┗ " and not any(line.startswith(w) for w in keep + ["assumptions"]):
+            out.append(line)  # a wrapped plain line
+            continue
+        keeping, plain = any(line.lstrip("│┃ ").startswith(word) for word in keep), not line.startswith(("│", "┃"))
+        out += [line] if keeping else []
+    return out
+
+
+def session_of(block: str, opts: str) -> str:
+    """A marker block rewritten: every `$ gptbench ARGS` line followed by what it prints, filtered by `keep`."""
+    found = dict(re.findall(r"(\w+)=(\S+)", opts))
+    width, keep = int(found.get("width", 150)), [w.replace("_", " ") for w in found.get("keep", "").split(",") if w]
+    out = []
+    for line in block.splitlines():
+        if line.startswith("$ gptbench "):
+            printed = output_of(line.removeprefix("$ gptbench "), width).splitlines()
+            out += [line, *(_kept(printed, keep) if keep else printed)]
+    return "".join(line + "\n" for line in out)
 
 
 def refresh(text: str) -> tuple[str, list[str]]:
@@ -51,7 +88,14 @@ def refresh(text: str) -> tuple[str, list[str]]:
             changed.append(m["args"])
         return m.group(1) + out + m.group(4)
 
-    return SAMPLE.sub(fresh, text), changed
+    def fresh_session(m: re.Match[str]) -> str:
+        out = session_of(m["out"], m["opts"])
+        if out != m["out"]:
+            changed.append("; ".join(line.removeprefix("$ gptbench ") for line in out.splitlines() if line.startswith("$ ")))
+        return m.group(1) + out + m.group(4)
+
+    text = SAMPLE.sub(fresh, text)
+    return SESSION.sub(fresh_session, text), changed
 
 
 def main() -> int:

@@ -139,16 +139,14 @@ def estimate_json(*args: str, reports_dir: Path) -> dict:
     return json.loads(result.output)
 
 
-def test_readme_estimate_sample_is_what_estimate_prints(tmp_path: Path) -> None:
-    e = estimate_json("--gpu", "h100-sxm", reports_dir=tmp_path)
-    t = e["throughput"]
-    doc = "README.md"
-    assert_quoted(f"{e['tokens_per_sec']:,.0f} tok/s on 1 GPU(s) (projected)", doc)
-    assert_quoted(f"{t['range_basis']} │ {t['tokens_per_sec_p10']:,.0f}–{t['tokens_per_sec_p90']:,.0f} tok/s", doc)
-    low, high = e["hours_range"]
-    assert_quoted(f"{e['hours']:.2f} h = {e['hours'] / 24:.2f} days  ({t['range_basis']}: {low:.2f}–{high:.2f} h)", doc)
-    assert_quoted(f"{t['memory_estimate_gb']:.1f} GB of {t['memory_capacity_gb']:.1f} GB", doc)
-    assert_quoted(t["evidence"], doc)
+def test_readme_counts_the_reference_set_as_the_code_does() -> None:
+    """"19 published + 2 gptbench reference runs", never "21 published": gptbench's own runs are not published."""
+    from gptbench.predict.reference import fitted_on
+
+    assert_quoted(fitted_on(), "README.md")
+    assert_quoted(fitted_on(), "docs/methodology.md")
+    for doc in ("README.md", "docs/methodology.md", "docs/estimate.md", "benchmarks/README.md"):
+        assert "21 published" not in text_of(doc), doc
 
 
 def test_book_model_projection_figures_are_the_codes(tmp_path: Path) -> None:
@@ -187,22 +185,40 @@ def test_explain_shares_are_the_codes(tmp_path: Path) -> None:
 
 
 def test_memory_figures_are_the_codes() -> None:
+    """docs/methodology.md's memory section: the default step's estimate and the model against every reserved
+    figure of the reference set, as the code computes them."""
     from gptbench.cloud.throughput import workload_for
-    from gptbench.predict.calibration import published_points
-    from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
+    from gptbench.predict.reference import reference_points
+    from gptbench.predict.workload import CONTEXT_GB, RESERVED_OVER_ALLOCATED, memory_estimate_gb
 
     doc = "docs/methodology.md"
     default_gb = memory_estimate_gb(workload_for("124m", None, 16, "bf16", True, "sdpa"))
-    assert_quoted(f"GPT-2 124M at batch 16 × 1024 in bf16 comes to about {default_gb:.1f} GB", doc)
-    errors: dict[int, list[tuple[float, float, float]]] = {}
-    for p in published_points():
-        if p.reserved_gb is not None:
-            estimate_gb = memory_estimate_gb(p.workload) - CONTEXT_GB  # reserved memory leaves the CUDA context out
-            errors.setdefault(p.workload.micro_batch, []).append((estimate_gb / p.reserved_gb - 1, estimate_gb, p.reserved_gb))
-    at8 = ", ".join(f"{e:+.1%}" for e, _, _ in errors[8])
-    ((e32, est32, reserved32),) = errors[32]
-    assert_quoted(f"at batch 8 ({at8})", doc)
-    assert_quoted(f"{-e32:.0%} under at batch 32 ({est32:.1f} vs {reserved32:.1f} GB)", doc)
+    assert_quoted(f"GPT-2 124M at batch 16 × 1024 in bf16 now comes to about {default_gb:.1f} GB", doc)
+    assert_quoted(f"multiplied by their mean, {RESERVED_OVER_ALLOCATED:.2f}", doc)
+    assert_quoted(f"now `CONTEXT_GB` = {CONTEXT_GB:g}", doc)
+    errors = {p.name: memory_estimate_gb(p.workload) - CONTEXT_GB for p in reference_points() if p.reserved_gb}
+    reserved = {p.name: p.reserved_gb or 0.0 for p in reference_points() if p.reserved_gb}
+    e = {name: f"{errors[name] / reserved[name] - 1:+.1%}" for name in errors}
+    h200 = [name for name in e if name.startswith("2026")]
+    assert_quoted(f"the H200 runs {e[h200[0]]} (batch 16) and {e[h200[1]]} (batch 64)", doc)
+    book = [e[n] for n in ("raschka-a100-flash-eager", "raschka-a100-compile", "raschka-a100-vocab64")]
+    assert_quoted(f"{', '.join(book)} at batch 8 and {e['raschka-a100-batch32']} at batch 32", doc)
+
+
+def test_the_orders_held_out_tables_are_the_codes() -> None:
+    """docs/methodology.md's two tables (transfers on one GPU, GPUs held out) are holdout.py's stored tables, and
+    the bands under them are the widths the code uses."""
+    import math
+
+    from gptbench.predict.holdout import GPUS_HELD_OUT, TRANSFERS, gpu_width, transfer_width
+
+    doc = text_of("docs/methodology.md")
+    section = doc[doc.index("## The order every estimate follows") : doc.index("## How projections are made")]
+    quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", section)
+    assert quoted == [f"{math.exp(t.error):.2f}" for t in (*TRANSFERS, *GPUS_HELD_OUT)]
+    for width in (transfer_width(False), transfer_width(True), gpu_width()):
+        assert_quoted(f"ln {width:.3f}", "docs/methodology.md")
+        assert_quoted(f"×{math.exp(-width):.2f} to ×{math.exp(width):.2f}", "docs/methodology.md")
 
 
 @pytest.fixture(scope="module")
@@ -266,22 +282,18 @@ def test_leave_one_out_table_is_the_codes(held_out: list, points_out: list) -> N
     assert_quoted(f"tok/s × {low:.2f} to × {high:.2f} (`EXTRAPOLATION_WIDTH`)", doc)
 
 
-def test_estimate_page_describes_the_band_estimate_prints(tmp_path: Path) -> None:
-    """docs/estimate.md: the band's factors for a validated, a widened and an extrapolated GPU, and the h100-sxm and
-    mi300x figures, as `estimate --json` gives them."""
+def test_estimate_page_describes_the_bands_estimate_uses() -> None:
+    """docs/estimate.md: the carried and projected bands, as holdout.py computes them (the samples under them are
+    rewritten and checked by scripts/doc_samples.py)."""
+    import math
+
+    from gptbench.predict.holdout import gpu_width, transfer_width
+
     doc = "docs/estimate.md"
-    for gpu, words in (("h100-sxm", "tokens/s × {:.2f} to × {:.2f} for a validated GPU"),
-                       ("h100-nvl", "(the H100 NVL: × {:.2f} to × {:.2f})"),
-                       ("mi300x", "in log terms, × {:.2f} to × {:.2f}")):  # fmt: skip
-        e = estimate_json("--gpu", gpu, reports_dir=tmp_path)
-        t = e["throughput"]
-        assert t["range_basis"] == "held-out band"
-        rate, slow, fast = e["tokens_per_sec"], t["tokens_per_sec_p10"], t["tokens_per_sec_p90"]
-        assert_quoted(words.format(slow / rate, fast / rate), doc)
-        if gpu in ("h100-sxm", "mi300x"):
-            low, high = e["hours_range"]
-            band = f"{slow:,.0f}–{fast:,.0f} tok/s ({e['hours']:.2f} h, band {low:.2f}–{high:.2f} h"
-            assert_quoted(f"{rate:,.0f} tok/s with a band of {band}", doc)
+    same, cross, gpu = transfer_width(False), transfer_width(True), gpu_width()
+    assert_quoted(f"tokens/s × {math.exp(-same):.2f} to × {math.exp(same):.2f} (× {math.exp(-cross):.2f} to"
+                  f" × {math.exp(cross):.2f} across the vocabulary's alignment)", doc)  # fmt: skip
+    assert_quoted(f"the worst GPU held out with its sources, × {math.exp(-gpu):.2f} to × {math.exp(gpu):.2f}", doc)
 
 
 def test_fitted_efficiencies_and_what_they_imply_are_the_codes() -> None:
@@ -361,8 +373,9 @@ def test_model_counts_quoted_for_the_book_and_the_example_are_the_codes() -> Non
     assert_quoted(f"it counts {gpt2_counted:,} FLOPs per token against the formula's {flops_per_token(gpt2, 1024):,}", doc)
 
 
-def test_plan_samples_are_what_plan_prints() -> None:
-    """docs/plan.md's sample outputs are computed by the code; scripts/doc_samples.py --check reruns each one."""
+def test_samples_are_what_the_code_prints() -> None:
+    """The sample outputs of torch-free commands in the README, docs/plan.md, docs/estimate.md and docs/sharding.md are
+    computed by the code; scripts/doc_samples.py --check reruns each one in an empty folder."""
     script = ROOT / "scripts" / "doc_samples.py"
     proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -376,3 +389,30 @@ def test_plan_scaling_table_is_the_codes() -> None:
 
     quoted = re.findall(r"\| ×(\d\.\d\d) \|\n", text_of("docs/plan.md"))
     assert quoted == [f"{math.exp(error):.2f}" for _, error in leave_one_out_errors()]
+
+
+def test_benchmarks_readme_projection_and_memory_figures_are_the_codes() -> None:
+    """benchmarks/README.md's roofline and memory figures for the H200 reference runs, as the code computes them."""
+    import math
+
+    from gptbench.hardware.specs import find_gpu
+    from gptbench.predict.calibration import projected_per_gpu, workload_from_config
+    from gptbench.predict.projection import EFFICIENCIES, project
+    from gptbench.predict.reference import REFERENCE_DIR, reference_points
+    from gptbench.predict.workload import CONTEXT_GB, memory_estimate_gb
+    from gptbench.reports.store import load_report
+
+    doc = "benchmarks/README.md"
+    default, batch = (p for p in reference_points() if p.measured_by == "gptbench")
+    rates = [projected_per_gpu(p, EFFICIENCIES) for p in (default, batch)]
+    ratios = [r / p.tokens_per_sec for r, p in zip(rates, (default, batch), strict=True)]
+    assert_quoted(f"it projects {rates[0]:,.0f}\nand {rates[1]:,.0f} tok/s for the default run and batch 64, ×{ratios[0]:.2f} and"
+                  f" ×{ratios[1]:.2f} of the measurements (ln errors {math.log(ratios[0]):+.3f} and\n"
+                  f"{math.log(ratios[1]):+.3f}", doc)  # fmt: skip
+    chapter5 = load_report(REFERENCE_DIR / "20261204-180219_vm_nvidia-h200_chapter5.json").runs[0]
+    projected = project(workload_from_config(chapter5.config), find_gpu("h200")).tokens_per_sec
+    measured = chapter5.result.tokens_per_sec or 0.0
+    assert_quoted(f"projected {projected:,.0f} against {measured:,.0f}\nmeasured (×{projected / measured:.2f})", doc)
+    memory = [memory_estimate_gb(p.workload) - CONTEXT_GB for p in (default, batch)]
+    assert_quoted(f"estimates {memory[0]:.1f} GB against {default.reserved_gb:.2f} GB\nreserved at batch 16 and"
+                  f" {memory[1]:.1f} against {batch.reserved_gb:.1f} GB at batch 64", doc)  # fmt: skip

@@ -148,12 +148,14 @@ def test_newest_report_in_the_folder_is_used(tmp_path: Path) -> None:
     assert data["tokens_per_sec"] == 2_000.0 and str(new) in data["throughput"]["source"]
 
 
-def test_gpu_without_a_report_is_projected_and_labelled(tmp_path: Path) -> None:
+def test_a_gpu_measured_elsewhere_is_carried_and_one_nobody_measured_is_projected(tmp_path: Path) -> None:
+    """No report of yours: the reference set's H100 SXM point is carried to the asked batch; nothing on an RTX 4080."""
     result = runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--price", "2.69"])
     assert result.exit_code == 0, result.output
-    assert "projected" in result.output and "time (projected)" in result.output
-    data = json.loads(runner.invoke(app, ["estimate", "--gpu", "rtx4080", "--reports-dir", str(tmp_path), "--json"]).stdout)
-    assert data["basis"] == "projected" and data["throughput"]["fits"] is False  # 16 GB at micro-batch 16
+    assert "carried" in result.output and "time (carried)" in result.output and "Any-Winter-4079" in result.output
+    args = ["estimate", "--gpu", "rtx4080", "--batch", "32", "--reports-dir", str(tmp_path), "--json"]
+    data = json.loads(runner.invoke(app, args).stdout)
+    assert data["basis"] == "projected" and data["throughput"]["fits"] is False  # 16 GB at micro-batch 32
 
 
 def test_catalog_is_ranked_by_cost_and_a_measurement_wins(tmp_path: Path) -> None:
@@ -164,7 +166,8 @@ def test_catalog_is_ranked_by_cost_and_a_measurement_wins(tmp_path: Path) -> Non
     costs = [o["cost_usd"] for o in offers if o["cost_usd"] is not None]
     assert costs == sorted(costs) and len(offers) >= 30
     assert {o["basis"] for o in offers if o["gpu"] == "h100-sxm"} == {"measured"}
-    assert {o["basis"] for o in offers if o["gpu"] == "l4"} == {"projected"}
+    assert {o["basis"] for o in offers if o["gpu"] == "l4"} == {"carried"}  # the reference set's L4 at batch 16 x 32
+    assert {o["basis"] for o in offers if o["gpu"] == "a10"} == {"projected"}  # nothing measured on an A10
     one_gpu_h100 = next(o for o in offers if o["gpu"] == "h100-sxm" and o["gpus"] == 1)
     assert one_gpu_h100["hours"] == pytest.approx(hours_for(10e9, 1.0e6))
     eight = runner.invoke(app, ["estimate", "--catalog", "--reports-dir", str(tmp_path), "--gpus", "8", "--json"])
@@ -264,30 +267,30 @@ def test_a_users_own_catalog_replaces_the_packaged_one(tmp_path: Path, monkeypat
 def test_projection_carries_its_evidence_and_a_band(tmp_path: Path) -> None:
     data = json.loads(runner.invoke(app, ["estimate", "--gpu", "mi300x", "--reports-dir", str(tmp_path), "--json"]).stdout)
     t = data["throughput"]
-    assert t["evidence"] == "datasheet extrapolation: not validated" and t["range_basis"] == "held-out band"
+    assert t["evidence"] == "projected: no GPU of mi300x's architecture (cdna3) was measured"
+    assert t["range_basis"] == "held-out band"
     assert t["tokens_per_sec_p10"] < t["tokens_per_sec"] < t["tokens_per_sec_p90"]
     fast, slow = data["hours_range"]
     assert fast < data["hours"] < slow
     h100 = json.loads(runner.invoke(app, ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]).stdout)
-    assert h100["throughput"]["evidence"].startswith("validated: 2 published points")
+    assert h100["throughput"]["evidence"].startswith("carried from a measurement on an H100-SXM by Any-Winter-4079")
     catalog = json.loads(runner.invoke(app, ["estimate", "--catalog", "--reports-dir", str(tmp_path), "--json"]).stdout)
-    assert all(o["evidence"] and o["hours_range"] for o in catalog["offers"] if o["basis"] == "projected")
+    assert all(o["evidence"] and o["hours_range"] for o in catalog["offers"] if o["basis"] in ("carried", "projected"))
 
 
 def test_a_measurement_of_another_configuration_is_not_called_measured(tmp_path: Path) -> None:
-    """The report ran batch 16, compiled: asking for batch 32 or eager projects, and names the run it did not use."""
+    """The report ran batch 16, compiled: asking for batch 32 or eager carries a measurement across, naming it and
+    what differs."""
     _write(tmp_path / "h100.json", _report("NVIDIA H100 80GB HBM3", rates=(1.0e6,)))
     args = ["estimate", "--gpu", "h100-sxm", "--reports-dir", str(tmp_path), "--json"]
     same = json.loads(runner.invoke(app, args).stdout)
     assert same["basis"] == "measured"
     other = json.loads(runner.invoke(app, [*args, "--batch", "32", "--no-compile"]).stdout)
-    assert other["basis"] == "projected"
-    note = next(line for line in other["assumptions"] if line.startswith("measured, different configuration"))
-    assert "batch 16 (asked 32)" in note and "compile True (asked False)" in note
+    assert other["basis"] == "carried"
+    assert "(asked 32)" in other["throughput"]["evidence"] and "compile True (asked False)" in other["throughput"]["evidence"]
     recomputed = json.loads(runner.invoke(app, [*args, "--activation-checkpointing"]).stdout)
-    assert recomputed["basis"] == "projected"  # a run without recomputation is not this one's measurement
-    note = next(line for line in recomputed["assumptions"] if line.startswith("measured, different configuration"))
-    assert "activation checkpointing False (asked True)" in note
+    assert recomputed["basis"] == "carried"  # a run without recomputation is not this one's measurement
+    assert "activation_checkpointing False (asked True)" in recomputed["throughput"]["evidence"]
 
 
 def test_explain_breaks_the_step_into_groups_with_switches(tmp_path: Path) -> None:

@@ -193,7 +193,9 @@ def test_a_v100_defaults_to_fp16_without_tf32_and_bf16_is_flagged(fake_cuda: dic
 
 
 @pytest.mark.parametrize(
-    ("memory_gb", "gpu", "batch"), [(80, "h100", 64), (141, "h100", 64), (40, "h100", 32), (24, "h100", 16), (16, "v100", 8)]
+    # Eager here, as the fake GPU's run resolves: the memory model (with the allocator's slack and context measured on the
+    # H200) puts micro-batch 32 at 36.1 GB, over 40 GB less 10%.
+    ("memory_gb", "gpu", "batch"), [(80, "h100", 64), (141, "h100", 64), (40, "h100", 16), (24, "h100", 16), (16, "v100", 8)]
 )
 def test_the_cuda_default_micro_batch_is_sized_by_the_gpus_memory(
     fake_cuda: dict, monkeypatch: pytest.MonkeyPatch, memory_gb: int, gpu: str, batch: int

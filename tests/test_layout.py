@@ -68,7 +68,7 @@ def test_plan_without_limits_shows_the_pareto_front_and_a_key_for_the_basis(tmp_
     rows = shown(plan, False)
     assert rows == [i for i, o in enumerate(plan.options) if o.pareto]
     text = " ".join(line.strip() for line in render(plan_view(plan, 80), 80))  # wrapped prose joined again
-    assert "V validated" in text and f"{len(rows)} of {len(plan.options)} options shown (--all" in text
+    assert "C carried" in text and f"{len(rows)} of {len(plan.options)} options shown (--all" in text
 
 
 def test_piped_output_honours_columns(tmp_path: Path) -> None:
@@ -115,7 +115,8 @@ def test_compare_of_one_report_says_one_run() -> None:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_run_summary_rows_do_not_wrap_and_show_the_switches(width: int) -> None:
     """Each row of `run`'s summary is one line at 100 columns and more (the config: its four lines); at 80 no line
-    is wider than the terminal; a sharded, checkpointed run says so; one step is 'over 1 step'."""
+    is wider than the terminal; a sharded, checkpointed run says so, a batch sized by the GPU's memory too; one step
+    is 'over 1 step'."""
     from dataclasses import replace
 
     from gptbench.reports.store import load_report
@@ -124,12 +125,14 @@ def test_run_summary_rows_do_not_wrap_and_show_the_switches(width: int) -> None:
     for name in ("20261128-232816_vm_amd-epyc.json", "20261204-175913_vm_nvidia-h200_acceptance-default.json"):
         report = load_report(REFERENCE / name)
         run = report.runs[0]
-        run = replace(run, config=replace(run.config, shard="optimizer", activation_checkpointing=True))
+        config = replace(run.config, shard="optimizer", activation_checkpointing=True, micro_batch_basis="micro-batch 64 …")
+        run = replace(run, config=config)
         run.result.step_times_s = run.result.step_times_s[:1]
         lines = render(summary_table(report, run), width)
         assert_fits(lines, width)
         text = "\n".join(lines)
         assert "ZeRO-1" in text and "activation checkpointing" in text and "over 1 step " in text.replace("│", " ")
+        assert f"batch {run.config.micro_batch} (sized by GPU memory)" in text  # a default batch says where it came from
         continued = [line for line in lines[3:-1] if line.startswith("│  ") or line.startswith("│ " + " " * 8)]
         if width >= 100:
             assert len(continued) == 3, continued  # the config's second to fourth lines (the switches), nothing else

@@ -68,6 +68,9 @@ def test_a_run_with_a_switch_the_row_leaves_out_measures_nothing() -> None:
     assert record([entry()], checkpointed, "x.json")[1] == []
     assert "activation_checkpointing=true" in describe_run(checkpointed.runs[0].config)
     assert record([entry(configuration=CONFIG + " activation_checkpointing=true")], checkpointed, "x.json")[1]
+    sized = copy.deepcopy(report)  # why the batch was chosen is not what ran: a batch sized by memory still matches
+    sized.runs[0].config.micro_batch_basis = "micro-batch 16 (the default here …)"
+    assert record([entry()], sized, "x.json")[1]
 
 
 def test_a_prediction_registered_after_its_measurement_is_refused() -> None:

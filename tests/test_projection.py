@@ -91,27 +91,27 @@ def test_stored_efficiencies_are_the_fit_of_the_data() -> None:
 
 
 def test_memory_estimate_against_published_reserved_memory() -> None:
-    """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context allowance,
-    which reserved memory does not include) is within 3.5% at micro-batch 8 and under by at most 9% at 32: the
-    bounds docs/methodology.md states."""
+    """Raschka's A100 runs report the allocator's reserved memory; the estimate (without the context, which reserved
+    memory does not include) is 11-18% over at micro-batch 8 and 0-6% over at 32, the allocator's slack measured on
+    gptbench's own H200 runs included: the bounds docs/methodology.md states."""
     checked = 0
     for point in published_points():
         if point.reserved_gb is None:
             continue
         error = (memory_estimate_gb(point.workload) - CONTEXT_GB) / point.reserved_gb - 1
         if point.workload.micro_batch == 8:
-            assert abs(error) <= 0.035, (point.name, error)
+            assert 0.11 <= error <= 0.18, (point.name, error)
         else:
-            assert -0.09 <= error < 0, (point.name, error)
+            assert 0 <= error <= 0.06, (point.name, error)
         checked += 1
     assert checked == 4
 
 
 def test_memory_fit_flags_a_batch_that_does_not_fit() -> None:
-    w = workload_for("124m", None, 16, "bf16", True, "sdpa")
+    w = workload_for("124m", None, 32, "bf16", True, "sdpa")
     assert not project(w, find_gpu("rtx4080")).fits  # 16 GB card
-    assert project(replace(w, micro_batch=8), find_gpu("rtx4080")).fits
-    assert memory_estimate_gb(replace(w, micro_batch=32)) > memory_estimate_gb(w)
+    assert project(replace(w, micro_batch=16), find_gpu("rtx4080")).fits  # 11.3 GB measured on the H200 at 16
+    assert memory_estimate_gb(replace(w, micro_batch=64)) > memory_estimate_gb(w)
     assert memory_estimate_gb(replace(w, attention="naive")) > memory_estimate_gb(w)  # the T x T matrix is kept
 
 
@@ -153,16 +153,16 @@ def test_book_presets_are_projected_as_the_books_model() -> None:
 def test_memory_model_learns_sharding_and_checkpointing() -> None:
     """Each switch moves the estimate the way it moves real memory, by the parts it touches: sharding over one rank
     splits nothing, and FSDP there only adds its two gathered blocks (fp32: no mixed-precision policy, so the
-    unsharded run's numerics). GPT-2 1558M at micro-batch 16 on one GPU is the "85.3 GB" `estimate` prints today."""
+    unsharded run's numerics). GPT-2 1558M at micro-batch 16 on one GPU is the "90.1 GB" `estimate` prints today."""
     from gptbench.model.config import PRESETS
-    from gptbench.predict.workload import memory_breakdown, memory_estimate_gb, workload_of
+    from gptbench.predict.workload import RESERVED_OVER_ALLOCATED, memory_breakdown, memory_estimate_gb, workload_of
 
     base = dict(seq_len=1024, micro_batch=16)
     plain = workload_of(PRESETS["1558m"], **base)
-    assert round(memory_estimate_gb(plain), 1) == 85.3
+    assert round(memory_estimate_gb(plain), 1) == 90.1
     assert memory_estimate_gb(workload_of(PRESETS["1558m"], **base, sharding="optimizer")) == memory_estimate_gb(plain)
     full1 = workload_of(PRESETS["1558m"], **base, sharding="full")
-    gathered_gb = 2 * full1.block_params * 4 / 1e9  # this block and the prefetched next, in fp32
+    gathered_gb = 2 * full1.block_params * 4 / 1e9 * RESERVED_OVER_ALLOCATED  # this block and the next, fp32
     assert memory_estimate_gb(full1) == pytest.approx(memory_estimate_gb(plain) + gathered_gb)
     none8, zero1, fsdp = (
         memory_breakdown(workload_of(PRESETS["1558m"], **base, world_size=8, sharding=s)) for s in ("none", "optimizer", "full")

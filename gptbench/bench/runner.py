@@ -70,6 +70,7 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         threads=config.threads,
         activation_checkpointing=config.activation_checkpointing,
         shard=config.shard,
+        micro_batch_basis=config.micro_batch_basis,
     )
 
 

@@ -71,7 +71,7 @@ def run(
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import finish_report, new_report
     from gptbench.reports.text import short
-    from gptbench.views.summary import print_run_summary
+    from gptbench.views.summary import print_run_summary, run_json
 
     auto = batch is not None and batch.strip().lower() == "auto"
     options = opt.run_options(
@@ -98,7 +98,7 @@ def run(
     path = finish_report(report, out_dir)
     best = runs[0]
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        out.print_json(json.dumps(run_json(report, best)))
     else:
         print_run_summary(out, report, best, path)
     if best.result.status != "ok":

@@ -36,11 +36,12 @@ class Throughput:
     tokens_per_sec_p10: float | None = None  # slow end: of the measured steps, or of a projection's error band
     tokens_per_sec_p90: float | None = None
     range_basis: str = "p90–p10 speed"  # what the range is: the measured steps' spread, or the held-out band
-    evidence: str | None = None  # a projection's label: validated on this GPU, same architecture, or extrapolated
+    evidence: str | None = None  # what backs it: who measured it, the point it was carried from, or why projected
     power_w: float | None = None  # measured average power of those GPUs (report telemetry), when present
     scaling_efficiency: float | None = None  # measured multi-GPU efficiency (report), when present
     memory_gb: float | None = None  # projected peak memory (projections only)
     memory_capacity_gb: float | None = None
+    memory_measured: bool = False  # memory_gb is a reserved figure measured at this configuration (+ context)
     notes: tuple[str, ...] = ()
     device: str = "GPU"  # what `gpus` counts: GPU, or CPU / MPS for reports measured there
 
@@ -68,6 +69,7 @@ class Throughput:
             "scaling_efficiency": self.scaling_efficiency,
             "memory_estimate_gb": self.memory_gb,
             "memory_capacity_gb": self.memory_capacity_gb,
+            "memory_measured": self.memory_measured,
             "fits": self.fits,
         }
 

@@ -20,8 +20,8 @@ from gptbench.cloud.throughput import from_run, measured_on, pick_run, precision
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.predict.fit import best_config, sequences_per_gpu, what_would_fit
+from gptbench.predict.order import estimate_for
 from gptbench.predict.scaling import scaling_band, scaling_evidence, scaling_model_line
-from gptbench.predict.validation import evidence_for
 from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
 from gptbench.reports.store import find_reports, load_report
@@ -122,9 +122,11 @@ def gpu_option(
             memory_capacity_gb=spec.memory_gb,
             problem=what_would_fit(base, spec, gpus),
         )
-    w, evidence = config.workload, evidence_for(spec)
-    single, efficiency, band = config.single_tokens_per_sec, config.efficiency, evidence.band
-    basis, scaling_basis, label = "projected", "modelled" if gpus > 1 else "none (one GPU)", evidence.label
+    w, efficiency = config.workload, config.efficiency
+    # One GPU's rate in the order of predict/order.py (measured, carried, projected); the step as one GPU runs it.
+    found = estimate_for(spec, replace(w, world_size=1, sharding="none"))
+    single, band = found.tokens_per_sec, _measured_band(found.tokens_per_sec, found.low, found.high)
+    basis, scaling_basis, label = found.step, "modelled" if gpus > 1 else "none (one GPU)", found.label
     if gpus > 1:
         label += "; " + scaling_evidence(spec, gpus)
         band = _with_scaling(band, efficiency)
@@ -331,10 +333,12 @@ def plan_assumptions(req: PlanRequest) -> list[str]:
         f" compiled, sdpa, fused AdamW; {req.tokens_per_step:,} tokens per optimizer step (--tokens-per-step), split as"
         " micro-batch × accumulation × GPUs",
         "configuration: the fastest micro-batch that fits the memory model (weights, gradients, AdamW state, activations,"
-        " 1 GB CUDA allowance) against the datasheet memory; where none fits, sharded optimizer state, then FSDP, then"
+        " the allocator's slack and the CUDA context, corrected by gptbench's H200 runs) against the datasheet memory;"
+        " where none fits, sharded optimizer state, then FSDP, then"
         f" activation checkpointing ({SWITCHES})",
-        "speed: projected by gptbench's roofline model (evidence per row), or measured where the reports folder has this"
-        " GPU and configuration; bands: the projection's held-out band, times the scaling model's on several GPUs",
+        "speed: one GPU's rate measured (the reports folder or the reference set, this GPU and configuration), else carried"
+        " from the nearest measurement of this GPU by the model's ratio, else projected by the roofline (evidence per row);"
+        " bands: what each held out (docs/methodology.md), times the scaling model's on several GPUs",
         f"multi-GPU: {scaling_model_line()}; a report's measured scaling efficiency wins",
         *setup_lines(_setup(req, w), req.data, req.checkpoint_every),
         "prices: the catalog's $/hour for the whole instance on the date observed (--json has each source); yours: "

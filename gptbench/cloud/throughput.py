@@ -14,9 +14,11 @@ from gptbench.cloud.prices import Offer, current_offers
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
-from gptbench.predict.projection import CALIBRATED_ON, EFFICIENCIES, project
+from gptbench.predict.calibration import report_points
+from gptbench.predict.order import Sourced, estimate_for
+from gptbench.predict.projection import EFFICIENCIES
+from gptbench.predict.reference import fitted_on
 from gptbench.predict.scaling import scaling_model_line
-from gptbench.predict.validation import band_basis, evidence_for
 from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.reports.schema import Report, Run
 from gptbench.reports.store import find_reports, load_report
@@ -208,44 +210,42 @@ def precision_for(spec: GpuSpec, w: Workload) -> tuple[Workload, str | None]:
     return w, None
 
 
-def projected(spec: GpuSpec, w: Workload, specs_path: str | Path | None = None, nearest: str | None = None) -> Throughput:
-    """The projection model's tokens/s for one GPU, with its evidence label and held-out band; fp16 stands in
-    for bf16 on GPUs without bf16, as `run` does. `nearest` names a measured run of another configuration."""
-    notes = [nearest] if nearest else []
-    w, note = precision_for(spec, w)
-    notes.extend([note] if note else [])
-    p = project(w, spec)
-    evidence = evidence_for(spec, specs_path)
-    notes.append(
-        f"projected by gptbench's roofline model: matmuls at {EFFICIENCIES.matmul:.0%} of the dense peak, memory traffic at "
-        f"{EFFICIENCIES.memory:.0%} of datasheet bandwidth; fitted on {len(CALIBRATED_ON)} published measurements; "
-        f"range: {evidence.band_basis.removeprefix('band: ')}"
-    )
+def sourced(spec: GpuSpec, w: Workload, found: Sourced, notes: tuple[str, ...] = ()) -> Throughput:
+    """The order's answer for one GPU (predict/order.py) as an estimate's throughput, its band as the range."""
+    how = {
+        "measured": f"a reference measurement ({found.source})",
+        "carried": f"the reference measurement {found.source}, carried to this configuration by the model's ratio",
+        "projected": f"gptbench's roofline model: matmuls at {EFFICIENCIES.matmul:.0%} of the dense peak, memory traffic at"
+        f" {EFFICIENCIES.memory:.0%} of datasheet bandwidth, fitted on {fitted_on()}",
+    }[found.step]
     return Throughput(
-        tokens_per_sec=p.tokens_per_sec,
-        tokens_per_sec_p10=p.tokens_per_sec * evidence.band[0],
-        tokens_per_sec_p90=p.tokens_per_sec * evidence.band[1],
-        range_basis="held-out band",
-        evidence=evidence.label,
-        basis="projected",
-        source=f"projection for {spec.name} ({spec.source_date} datasheet)",
+        tokens_per_sec=found.tokens_per_sec,
+        tokens_per_sec_p10=found.low,
+        tokens_per_sec_p90=found.high,
+        range_basis="p90–p10 speed" if found.band_basis.startswith("the run's p10") else "held-out band",
+        evidence=found.label,
+        basis=found.step,
+        source=found.source if found.step != "projected" else f"projection for {spec.name} ({spec.source_date} datasheet)",
         gpus=1,
         config=describe_workload(w),
         gpu=spec.name,
-        memory_gb=p.memory_gb,
-        memory_capacity_gb=p.memory_capacity_gb,
-        notes=tuple(notes),
+        memory_gb=found.memory_gb,
+        memory_capacity_gb=spec.memory_gb,
+        memory_measured=found.memory_basis.startswith("measured"),
+        notes=(*notes, f"from {how}; range: {found.band_basis}", f"memory: {found.memory_basis}", *found.notes),
     )
 
 
 def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Path | None = None) -> Throughput:
-    """A measurement on this GPU and configuration when `folder` has one (the measurement wins), else the projection
-    (naming the nearest run of another configuration on this GPU, if any)."""
-    measured, nearest = measured_on(spec, precision_for(spec, w)[0], folder, specs_path)  # fp16 where `run` would use it
-    if measured is None:
-        return projected(spec, w, specs_path, nearest)
-    # It ran, at its own batch; whether the requested batch fits is still the estimate's call.
-    return replace(measured, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
+    """The first answer in the order of predict/order.py: a run of yours in `folder` on this GPU and configuration,
+    else a reference measurement of it, else the nearest measurement on this GPU carried across, else the
+    projection; fp16 stands in for bf16 on GPUs without bf16, as `run` does."""
+    w, note = precision_for(spec, w)
+    mine, _ = measured_on(spec, w, folder, specs_path)
+    if mine is not None:  # it ran, at its own batch; whether the requested batch fits is still the estimate's call
+        return replace(mine, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
+    found = estimate_for(spec, w, report_points(folder)[0], specs_path)
+    return sourced(spec, w, found, (note,) if note else ())
 
 
 @dataclass(frozen=True)
@@ -320,14 +320,15 @@ def catalog_assumptions(plan: RunPlan, w: Workload, rows: list[OfferEstimate], s
     lines = [
         f"tokens: {plan.tokens:,.0f}" + (f" ({plan.tokens_how})" if plan.tokens_how else ""),
         f"configuration: {describe_workload(w)} (gptbench's CUDA defaults unless --batch/--dtype/--seq say otherwise)",
-        "measured: the fastest run in the reports folder on that GPU with this configuration (shape, seq, batch, dtype,"
-        " compile, attention, vocabulary, tied head); projected: gptbench's roofline model"
-        " (docs/methodology.md, 'How projections are made'), under it what backs it: validated (published points on that"
-        " GPU), same arch (as a validated GPU) or"
-        f" datasheet (not validated); time and cost ranges: measured p90-p10 steps, or {band_basis().removeprefix('band: ')}",
+        "measured: a run in the reports folder or the reference set (published measurements and gptbench's reference"
+        " runs) on that GPU with this configuration (shape, seq, batch, dtype, compile, attention, vocabulary, tied head,"
+        " sharding, checkpointing); carried: the nearest measurement on that GPU, moved to this configuration by the"
+        " model's ratio; projected: gptbench's roofline model, nothing measured on that GPU (docs/methodology.md)",
+        "time and cost ranges: measured p90-p10 steps; carried and projected: the worst held-out error of that kind"
+        " (predict/holdout.py; --json says which, per row)",
         f"multi-GPU instances: scaling efficiency {eff or 'as measured, else the scaling model: ' + scaling_model_line()}",
-        "memory fit: an estimate (weights, gradients, AdamW state, activations at this batch, 1 GB allowance for the CUDA"
-        " context) against the datasheet memory",
+        "memory fit: a reserved figure measured at this configuration plus the CUDA context, else the memory model (weights,"
+        " AdamW state, activations at this batch, the CUDA context), against the datasheet memory",
         "prices: on-demand $/hour for the whole instance as observed on the date shown (marketplace rows: a median listing;"
         " a row that is not one observed listing says so in its notes, --json); they change, so check the provider;"
         " update with --catalog-file or $GPTBENCH_PRICES_FILE",

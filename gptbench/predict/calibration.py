@@ -46,6 +46,10 @@ class CalibrationPoint:
     commit: str = ""
     url: str = ""  # a document's address, where the figure is not in a repository file
     weight: float = 1.0  # in the fit: SINGLE_STEP_WEIGHT for a single timed step, else 1
+    measured_by: str = ""  # who ran it: a person or project, or gptbench
+    quality: str = ""  # what the figure is: a median of N steps, an average, a single step, an approximation
+    tokens_per_sec_p10: float | None = None  # the run's slow and fast steps (all GPUs), where the source gives them
+    tokens_per_sec_p90: float | None = None
 
     @property
     def source_group(self) -> str:
@@ -91,6 +95,8 @@ def _published(row: dict[str, str]) -> CalibrationPoint:
         commit=row["commit"],
         url=row["url"],
         weight=float(row["weight"] or 1),
+        measured_by=row["measured_by"],
+        quality=row["quality"],
     )
 
 
@@ -119,6 +125,9 @@ def workload_from_config(config: RunConfig) -> Workload:
         adamw=config.adamw_impl,
         tied_head=config.model.tie_head,  # the book's presets have an untied head and dropout (reports before: GPT-2's)
         dropout=config.model.dropout > 0,
+        world_size=config.world_size,
+        sharding=config.shard,
+        activation_checkpointing=config.activation_checkpointing,
     )
 
 
@@ -149,7 +158,7 @@ def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]
             if run.result.chapter5 is not None:  # shown beside the projection, never fitted on
                 skipped.append(f"{path.name} run {i}: {CHAPTER5_NOT_FITTED}")
                 continue
-            memory = run.result.memory.peak_reserved_gb
+            memory, r = run.result.memory.peak_reserved_gb, run.result
             points.append(
                 CalibrationPoint(
                     name=f"{path.name}#{i}",
@@ -161,6 +170,10 @@ def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]
                     observed=report.created[:10],
                     # One session on one machine is one source: leave-one-source-out holds its runs out together.
                     source=f"gptbench reports of {report.machine.hostname} ({accel.name}), {report.created[:10]}",
+                    measured_by="gptbench",
+                    quality=f"median of {len(r.step_times_s)} steps",
+                    tokens_per_sec_p10=r.tokens_per_sec_p10,
+                    tokens_per_sec_p90=r.tokens_per_sec_p90,
                 )
             )
     return points, skipped

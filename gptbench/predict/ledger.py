@@ -36,6 +36,7 @@ METRICS: dict[str, Callable[[Run], float | None]] = {
 }
 # Fields of a run that do not change what is predicted (bookkeeping, or implied by the listed ones).
 IGNORED = {"tokens_per_step", "data", "device", "adamw", "warmup_steps", "steps", "allocator", "threads", "tf32"}
+IGNORED |= {"micro_batch_basis"}  # why the batch was chosen, not what ran
 REQUIRED = {"model", "seq_len", "micro_batch", "grad_accum", "world_size", "dtype", "compile", "attention", "fused_adamw"}
 LN_ERROR_DIGITS = 4
 

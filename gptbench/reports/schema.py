@@ -109,6 +109,7 @@ class RunConfig:
     # Added with issue 22; reports without them ran with neither.
     activation_checkpointing: bool = False  # each transformer block recomputed in backward (torch.utils.checkpoint)
     shard: str = "none"  # none (DDP or one process) | optimizer (ZeRO-1) | full (FSDP2)
+    micro_batch_basis: str | None = None  # why this micro-batch where gptbench chose it (a CUDA GPU's memory); None: given
 
     @property
     def adamw_impl(self) -> str:

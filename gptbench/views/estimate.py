@@ -42,7 +42,7 @@ def estimate_table(e: Estimate) -> Table:
     table.add_column()
     table.add_row("tokens", f"{e.plan.tokens:,.0f}")
     table.add_row("throughput", f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}")
-    if e.hours_range and t.basis == "projected":
+    if e.hours_range and t.basis in ("carried", "projected"):
         slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
         table.add_row(t.range_basis, f"{slow:,.0f}–{fast:,.0f} tok/s")
     if t.evidence:
@@ -50,12 +50,12 @@ def estimate_table(e: Estimate) -> Table:
     time = _hours(e.hours)
     if e.hours_range:
         time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
-    table.add_row("time" + label if t.basis == "projected" else "time", time)
+    table.add_row("time" + label if t.basis in ("carried", "projected") else "time", time)
     if e.cost_usd is not None:
         cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"
         if e.cost_range_usd:
             cost += f"  (range {_money(e.cost_range_usd[0])}–{_money(e.cost_range_usd[1])})"
-        table.add_row("cost" + label if t.basis == "projected" else "cost", cost)
+        table.add_row("cost" + label if t.basis in ("carried", "projected") else "cost", cost)
     if e.electricity is not None:
         el = e.electricity
         table.add_row(
@@ -64,7 +64,8 @@ def estimate_table(e: Estimate) -> Table:
         )
     if t.memory_gb is not None:
         fits = {True: "fits", False: "does NOT fit", None: "capacity unknown"}[t.fits]
-        table.add_row("memory (est.)", f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch")
+        memory = f"{t.memory_gb:,.1f} GB of {t.memory_capacity_gb or '?'} GB: {fits} at this batch"
+        table.add_row(f"memory ({'measured' if t.memory_measured else 'est.'})", memory)
     return table
 
 
@@ -110,16 +111,16 @@ def estimate_view(e: Estimate, explained: Breakdown | None = None, workload: Wor
     return Group(*parts)
 
 
-BASIS_WORDS = {"validated:": "validated", "same": "same arch", "datasheet": "datasheet"}  # an evidence label's first word
-
-
 def _basis(e: Estimate) -> str:
-    evidence = e.throughput.evidence
-    return BASIS_WORDS.get(evidence.split()[0], evidence.split()[0]) if evidence else e.throughput.basis
+    """measured, carried, or projected with whether a GPU of its architecture was measured (predict/order.py)."""
+    t = e.throughput
+    if t.basis != "projected" or not t.evidence:
+        return t.basis
+    return "same arch" if "GPUs were" in t.evidence else "no relative"
 
 
 def _catalog_table(catalog: Catalog, with_ranges: bool, keys: dict[str, str] | None) -> Table:
-    table = row_table("gptbench estimate --catalog · cheapest first · projected unless measured")
+    table = row_table("gptbench estimate --catalog · cheapest first · measured, carried or projected")
     for name in ("#", "offer", "$/hour", "tok/s", "B" if keys else "basis", "time", "cost", "fits"):
         table.add_column(name + (" (range)" if with_ranges and name in ("time", "cost") else ""))
         table.columns[-1].justify = "left" if name in ("offer", "basis", "B", "fits") else "right"
@@ -131,7 +132,7 @@ def _catalog_table(catalog: Catalog, with_ranges: bool, keys: dict[str, str] | N
             table.add_row(*head, "n/a", "—", "—", "—", escape(row.problem or ""))
             continue
         time, cost = f"{e.hours:,.1f} h", _money(e.cost_usd)
-        if e.hours_range and with_ranges:  # measured: the p90-p10 steps; projected: the held-out band
+        if e.hours_range and with_ranges:  # measured: the p90-p10 steps; carried or projected: the held-out band
             time += f" ({e.hours_range[0]:,.0f}–{e.hours_range[1]:,.0f})"
         if e.cost_range_usd and with_ranges:
             cost += f" ({e.cost_range_usd[0]:,.0f}–{e.cost_range_usd[1]:,.0f})"

@@ -50,8 +50,10 @@ def _cost(o: Option, with_band: bool) -> str:
 
 
 def basis_word(o: Option) -> str:
-    """What backs the row, in the words its evidence label starts with: measured, validated, same architecture…"""
-    return "measured" if o.basis == "measured" else (o.evidence or o.basis).split(":")[0].split(" (")[0].split(";")[0]
+    """What backs the row (predict/order.py): measured, carried, or projected with or without a measured relative."""
+    if o.basis != "projected":
+        return o.basis
+    return "projected, same arch" if "GPUs were" in (o.evidence or "") else "projected, no relative"
 
 
 def basis_keys(options: list[Option]) -> dict[str, str]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
+from gptbench.errors import GptbenchError
+from gptbench.hardware.specs import match_device
+from gptbench.predict.calibration import workload_from_config
+from gptbench.predict.reference import ReferenceCheck, check_against_reference
 from gptbench.reports.schema import Report, Run, Telemetry
 from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, short, switches
 
@@ -72,11 +77,33 @@ def summary_table(report: Report, run: Run) -> Table:
         table.add_row(name, text)
     if runtime := runtime_text(report, run):
         table.add_row("host runtime", runtime)
+    if (check := reference_check(report, run)) is not None:
+        table.add_row("reference", check.line)  # "is this normal?"
     if r.status == "ok" and r.tokens_per_sec:
         table.add_row(
             "FineWeb-10B", f"one epoch (10e9 tokens) at this speed: {fmt_hours(hours_for(FINEWEB_10B_TOKENS, r.tokens_per_sec))}"
         )
     return table
+
+
+def reference_check(report: Report, run: Run) -> ReferenceCheck | None:
+    """An ok run beside the reference measurement of its GPU and configuration (or why there is none)."""
+    r, accel = run.result, report.machine.accelerator
+    if r.status != "ok" or not r.tokens_per_sec:
+        return None
+    spec = match_device(accel.name or "") if accel.kind == "cuda" else None
+    try:
+        w = workload_from_config(run.config) if spec else None
+    except GptbenchError:  # a configuration the step model does not describe (a user's model): no reference to match
+        w = None
+    device = accel.name or report.machine.cpu.model or accel.kind
+    return check_against_reference(device, spec.name if spec else None, w, r.tokens_per_sec / run.config.world_size)
+
+
+def run_json(report: Report, run: Run) -> dict[str, Any]:
+    """`gptbench run --json`: the report, and "reference": how its run compares with the reference set."""
+    check = reference_check(report, run)
+    return {**report.to_dict(), "reference": check.to_dict() if check else None}
 
 
 def config_text(run: Run) -> str:
@@ -86,7 +113,8 @@ def config_text(run: Run) -> str:
     how = [c.dtype + (" + tf32" if c.tf32 else ""), "compiled" if c.compile else "eager", c.attention, f"{c.adamw_impl} AdamW"]
     lines = [
         f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
-        f"seq {c.seq_len} × batch {c.micro_batch} × accum {c.grad_accum}{ranks} · data {c.data}",
+        f"seq {c.seq_len} × batch {c.micro_batch}{' (sized by GPU memory)' if c.micro_batch_basis else ''}"
+        f" × accum {c.grad_accum}{ranks} · data {c.data}",
         " · ".join(how),
     ]
     return "\n".join(lines + ([" · ".join(switches(run))] if switches(run) else []))
