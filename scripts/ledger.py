@@ -5,10 +5,10 @@ judged).
     python scripts/ledger.py record reports/REPORT.json           # a measurement landed: its error beside each row
     python scripts/ledger.py check                                # rows, times, errors, and git history: unedited
 
-`register` writes what `gptbench estimate --json` answers at this checkout's commit (tokens/s and its band, and the
-memory model's reserved GB with the held-out bound as its band) for gptbench's default step; run it from a clean
-checkout of main so the commit names the model that made the prediction. Exit 1 when `check` finds a problem, 2 on
-bad input.
+`register` writes what `gptbench estimate --json` answers at this checkout's commit for gptbench's default step:
+tokens/s and its band, and its memory figure (the device's memory in use as NVML reports it) with the held-out bound
+as its band. Run it from a clean checkout of main so the commit names the model that made the prediction. Exit 1
+when `check` finds a problem, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -81,15 +81,17 @@ def register(args: argparse.Namespace) -> int:
     entries = read_ledger(args.ledger)
     stem = f"{args.gpu}-{args.model}-s{args.seq}-b{args.batch}-{commit[:7]}"
     memory = t["memory_estimate_gb"]
+    memory_how = next((n for n in t.get("notes", []) if n.startswith("memory: ")), "memory: the memory model")
     low, high = math.exp(-HELD_OUT_BOUND), math.exp(HELD_OUT_BOUND)
     new = [
         Entry(f"{stem}-tok", now, commit, args.gpu, config, "tokens_per_sec", round(t["tokens_per_sec"]),
               round(t["tokens_per_sec_p10"]), round(t["tokens_per_sec_p90"]),
               f"{command}: {t['basis']} ({t['source']}; {t['evidence']}); band: its {t['range_basis']}", note=args.note),
-        Entry(f"{stem}-mem", now, commit, args.gpu, config, "peak_reserved_gb", round(memory, 2),
+        Entry(f"{stem}-mem", now, commit, args.gpu, config, "device_used_gb", round(memory, 2),
               round(memory * low, 2), round(memory * high, 2),
-              f"{command}: memory_estimate_gb (predict/workload.py's memory model); band: x{low:.2f} to x{high:.2f}, "
-              "the held-out bound of the tokens/s projection (validation.HELD_OUT_BOUND), no memory band validated",
+              f"{command}: memory_estimate_gb ({memory_how}; the CUDA context included, so NVML's device_used_gb); "
+              f"band: x{low:.2f} to x{high:.2f}, the held-out bound of the tokens/s projection "
+              "(validation.HELD_OUT_BOUND), no memory band validated",
               note=args.note),
     ]  # fmt: skip
     if {e.id for e in entries} & {e.id for e in new}:

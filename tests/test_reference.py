@@ -157,3 +157,25 @@ def test_a_change_no_held_out_transfer_covered_gets_the_band_of_an_unmeasured_gp
     assert near.high / near.tokens_per_sec == pytest.approx(math.exp(transfer_width(False)))
     assert far.high / far.tokens_per_sec == pytest.approx(math.exp(gpu_width()))
     assert "no held-out transfer changed n_embd, n_head, n_layer" in far.band_basis
+
+
+def test_a_gpu_of_your_own_spec_table_knows_its_measured_relatives(tmp_path: Path) -> None:
+    """A GPU of a --specs-file, nobody's measurement, of the Hopper architecture: its relatives in the reference set
+    were measured, so it gets their band, not the doubled one."""
+    table = (ROOT / "gptbench" / "hardware" / "gpus.csv").read_text().splitlines()
+    h200 = next(line for line in table if line.startswith("h200,"))
+    specs = tmp_path / "mine.csv"
+    specs.write_text(table[0] + "\n" + h200.replace("h200,", "myh200,", 1).replace(r"\bH200\b", "MyH200") + "\n")
+    t = _estimate(tmp_path, "--gpu", "myh200", "--specs-file", str(specs))["throughput"]
+    assert t["basis"] == "projected" and t["evidence"] == "projected: nothing measured on myh200; hopper GPUs were"
+
+
+def test_explain_sets_a_carried_step_beside_the_modelled_one(tmp_path: Path) -> None:
+    """--explain on a B200: the modelled step beside the step its one measurement, carried here, gives; their ratio is
+    the model's own error at that measurement (in sample it projects the B200 point 1.39x too fast)."""
+    data = _estimate(tmp_path, "--gpu", "b200", "--explain")
+    b = data["breakdown"]
+    assert b["measured_basis"] == "carried" and b["measured_source"] == "calibration.csv runpod-b200-b128"
+    assert b["measured_step_time_s"] == pytest.approx(16 * 1024 / data["tokens_per_sec"])
+    assert 1 / 1.45 < b["step_time_s"] / b["measured_step_time_s"] < 1 / 1.3
+    assert _estimate(tmp_path, "--gpu", "mi300x", "--explain")["breakdown"]["measured_basis"] is None

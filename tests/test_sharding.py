@@ -189,10 +189,11 @@ def test_bad_combinations_are_one_line_and_exit_2_before_any_work(tmp_path: Path
 
 
 def test_the_ladder_turns_on_checkpointing_when_nothing_else_fits() -> None:
-    """GPT-2 774M's fp32 baseline needs ~20 GB at micro-batch 1 (memory model); in a 16 GB bound the cheapest switch
-    one process has, checkpointing, makes it fit and is named; in 8 GB nothing does, and sharding is named instead."""
+    """GPT-2 774M's fp32 baseline needs ~23 GB at micro-batch 1 (memory model, with the allocator's slack measured on
+    the H200); in a 20 GB bound the cheapest switch one process has, checkpointing, makes it fit and is named; in 8 GB
+    nothing does, and sharding is named instead."""
     config = BenchConfig(model=GPTConfig.from_name("774m"), device="cpu", seq_len=1024, micro_batch=16)
-    fitted, why = fit_baseline_batch(config, 16.0)
+    fitted, why = fit_baseline_batch(config, 20.0)
     assert fitted.activation_checkpointing and "the cheapest switch that makes it fit is --activation-checkpointing" in why
     small, why = fit_baseline_batch(config, 8.0)
     assert not small.activation_checkpointing and small.micro_batch == 1 and "--shard full" in why

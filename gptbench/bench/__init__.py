@@ -8,6 +8,7 @@
     distributed.py  torchrun ranks, DDP, scaling efficiency
     ranks.py        a multi-process run: the launcher's side (baseline, then torchrun) and a rank's side
     sharding.py     ZeRO-1 (ZeroRedundancyOptimizer) and FSDP2 (fully_shard per block), GPT-2's AdamW
+    fp8.py          --fp8: the blocks' linear layers to torchao's Float8Linear
     failure.py      oom or error, read from the whole exception chain
     memory.py, telemetry.py, contention.py   the side signals: peak memory, power and clocks, other work
 """

@@ -137,15 +137,20 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
     dist.destroy_process_group()
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool) -> DistributedDataParallel:
-    """`model` under DistributedDataParallel, compiled first when asked."""
+def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool, mode: str = "default") -> DistributedDataParallel:
+    """`model` under DistributedDataParallel, compiled first when asked (in torch.compile's `mode`)."""
     # The order torch documents ("Where to apply torch.compile?", pytorch.org, 2025-07): compile the inner
     # module, then wrap it. Dynamo then traces the model's own code instead of DDP's Python hooks, which it
     # "doesn't handle very well", and its DDPOptimizer still splits the graph at DDP's gradient-bucket
     # boundaries, so each bucket's all-reduce overlaps the rest of the backward pass.
     if compile:
-        model.compile()
+        model.compile(**compile_kwargs(mode))
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def compile_kwargs(mode: str) -> dict[str, Any]:
+    """torch.compile's keyword for `--compile-mode`: none for the default, so the call is torch's plain one."""
+    return {} if mode == "default" else {"mode": mode}
 
 
 def sync_ranks(device: torch.device) -> None:
@@ -180,8 +185,10 @@ def _setup_key(c: RunConfig) -> tuple[object, ...]:
     m = c.model
     shape = (m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size)
     step = (c.seq_len, c.micro_batch, c.grad_accum, c.dtype, c.compile, c.attention, c.tf32, c.fused_adamw, c.data)
-    # Checkpointing changes the work per token; sharding does not (its single-process baseline holds everything).
-    return (*shape, *step, c.activation_checkpointing, (c.device or "").split(":")[0])
+    # Checkpointing changes the work per token, and the loss, compile mode and FP8 its speed; sharding does not (its
+    # single-process baseline holds everything).
+    frontier = (c.loss, c.compile_mode, c.fp8)
+    return (*shape, *step, c.activation_checkpointing, *frontier, (c.device or "").split(":")[0])
 
 
 def find_baseline(path: str | Path, wanted: RunConfig, accelerator: Accelerator, source: str | None = None) -> Baseline:

@@ -71,6 +71,9 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         activation_checkpointing=config.activation_checkpointing,
         shard=config.shard,
         micro_batch_basis=config.micro_batch_basis,
+        loss=config.loss,
+        compile_mode=config.compile_mode,
+        fp8=config.fp8,
     )
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
 
+from gptbench.bench.distributed import compile_kwargs
 from gptbench.errors import GptbenchError
 from gptbench.model.blocks import HOW_TO_MARK, find_blocks
 
@@ -48,7 +49,7 @@ def make_zero_adamw(model: nn.Module, lr: float, impl: str) -> ZeroRedundancyOpt
     )
 
 
-def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
+def shard_fully(model: nn.Module, dtype: str, compile: bool, mode: str = "default") -> nn.Module:
     """`model` under FSDP2: each block its own unit (its weights gathered just before it runs and freed after), then
     the root (embeddings, final norm, head). With `compile`, each block's forward is compiled and FSDP2's hooks stay
     eager around it (torchtitan's per-block order).
@@ -69,7 +70,7 @@ def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
         raise GptbenchError(f"--shard full shards block by block, and this model has no blocks gptbench can find; {HOW_TO_MARK}")
     for block in blocks:
         if compile:
-            block.forward = torch.compile(block.forward)
+            block.forward = torch.compile(block.forward, **compile_kwargs(mode))
         fully_shard(block)
     fully_shard(model)
     return model

@@ -11,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperOption
 
 from gptbench.bench.ranks import RunFailed
+from gptbench.cli import checks
 from gptbench.cli.common import err
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
@@ -19,7 +20,10 @@ if TYPE_CHECKING:  # types only: the command module is imported without torch
 
 Nproc = Annotated[
     Optional[int],
-    typer.Option(help="Launch N processes with torch.distributed.run: DDP, one per GPU (gloo with --device cpu)."),
+    typer.Option(
+        help="Launch N processes with torch.distributed.run: DDP, one per GPU (gloo with --device cpu).",
+        callback=checks.whole(1, checks.NPROC_MAX),
+    ),
 ]
 Scaling = Annotated[
     bool, typer.Option("--scaling", help="With --nproc: measure 1 process first, then N, and report the scaling efficiency.")
@@ -36,7 +40,11 @@ Shard = Annotated[
     ),
 ]
 DistTimeout = Annotated[
-    float, typer.Option(help="Seconds a rank waits for the others (forming the group, each step) before the run stops.")
+    float,
+    typer.Option(
+        help="Seconds a rank waits for the others (forming the group, each step) before the run stops.",
+        callback=checks.SECONDS,
+    ),
 ]
 
 

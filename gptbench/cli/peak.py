@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
@@ -81,7 +82,7 @@ def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True
     return Path(found[-1])
 
 
-BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
+BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.", callback=checks.SECONDS)]
 
 
 @app.command(rich_help_panel=MEASURE)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli.common import DATA, app, err, friendly, out
 
 if TYPE_CHECKING:
@@ -71,7 +72,11 @@ def prepare(
     ] = None,
     shard_tokens: Annotated[str, typer.Option(help="Tokens per shard: 100M, 1e8, 2.5B, ...")] = "100M",
     workers: Annotated[
-        Optional[int], typer.Option(help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).")
+        Optional[int],
+        typer.Option(
+            help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).",
+            callback=checks.whole(1, checks.CPUS_MAX),
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the folder's existing NAME shards.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON instead of the summary.")] = False,

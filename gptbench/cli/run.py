@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gptbench.bench import ranks
-from gptbench.cli import ddp
+from gptbench.cli import checks, ddp
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.preload import prepare_allocator
@@ -65,24 +65,32 @@ def run(
     threads: opt.Threads = None,
     activation_checkpointing: opt.ActivationCheckpointing = False,
     shard: ddp.Shard = "none",
+    loss: opt.Loss = "standard",
+    compile_mode: opt.CompileMode = "default",
+    fp8: opt.Fp8 = False,
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
+    auto = batch is not None and batch.strip().lower() == "auto"
+    checks.only_with(ctx, opt.SEARCH_ONLY, auto, "--batch auto")
+    checks.only_with(ctx, opt.FACTORY_ONLY, model_factory is not None, "--model-factory")
     prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import finish_report, new_report
     from gptbench.reports.text import short
     from gptbench.views.summary import print_run_summary, run_json
 
-    auto = batch is not None and batch.strip().lower() == "auto"
     options = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad, seq=seq,
         batch=None if auto else opt.parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
         allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing, shard=shard,
+        loss=loss, compile_mode=compile_mode, fp8=fp8,
     )  # fmt: skip
     ranks.check_shard(shard, nproc)
+    checks.only_with(ctx, ("dist_timeout",), ranks.wanted(nproc, scaling, baseline_report), "--nproc")
     config = resolve_config(ranks.placed(options))  # under torchrun: this rank's own GPU
+    limit_gb = opt.memory_limit_gb(memory_limit, config.device)
     if ranks.wanted(nproc, scaling, baseline_report):
         runs = ddp.measure_ranks(
             config, device, nproc, scaling, baseline_report,
@@ -91,7 +99,7 @@ def run(
         if runs is None:
             return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
     elif auto:
-        runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+        runs = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     else:
         runs = [measure_with_progress(config, err.is_terminal or not as_json)]
     report = new_report(config.torch_device, label, runs)

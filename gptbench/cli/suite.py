@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
 from gptbench.cli.peak import BudgetS
@@ -23,7 +24,7 @@ def suite(
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     seq: opt.Seq = None,
-    steps: Annotated[int, typer.Option(help="Measured steps of every run.")] = 20,
+    steps: Annotated[int, typer.Option(help="Measured steps of every run.", callback=checks.whole(1, checks.STEPS_MAX))] = 20,
     warmup: opt.Warmup = None,
     memory_limit: opt.MemoryLimit = None,
     headroom: opt.Headroom = 0.1,
@@ -35,6 +36,9 @@ def suite(
     ] = False,
     allocator: opt.Allocator = "auto",
     threads: opt.Threads = None,
+    loss: opt.Loss = "standard",
+    compile_mode: opt.CompileMode = "default",
+    fp8: opt.Fp8 = False,
 ) -> None:
     """The standard set for a machine to send back: peak, the default run, the fastest batch that fits, the ladder."""
     from gptbench.bench.config import resolve_config
@@ -50,8 +54,12 @@ def suite(
     prepare_allocator(allocator, device)
     start = time.perf_counter()
     config = resolve_config(
-        opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
+        opt.run_options(
+            device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads,
+            loss=loss, compile_mode=compile_mode, fp8=fp8,
+        )  # fmt: skip
     )
+    limit_gb = opt.memory_limit_gb(memory_limit, config.device)
     paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]
     reports = [load_report(paths[0])]
     with err.status(f"run at the default configuration ({config.device})…"):
@@ -60,7 +68,7 @@ def suite(
     paths.append(finish_report(reports[-1], out_dir))
     if not as_json:
         print_run_summary(out, reports[-1], default_run, paths[-1])
-    runs = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+    runs = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
     paths.append(finish_report(reports[-1], out_dir))
     if not as_json:

@@ -38,6 +38,7 @@ class Breakdown:
     groups: tuple[GroupTime, ...]
     measured_step_time_s: float | None = None
     measured_source: str | None = None
+    measured_basis: str | None = None  # measured (this configuration) | carried (the nearest measurement, moved here)
 
     def to_dict(self) -> dict[str, Any]:
         """The --explain table as JSON-ready data (times in seconds, shares as 0-1 fractions)."""
@@ -48,6 +49,7 @@ class Breakdown:
             "groups": [asdict(g) for g in self.groups],
             "measured_step_time_s": self.measured_step_time_s,
             "measured_source": self.measured_source,
+            "measured_basis": self.measured_basis,
         }
 
 
@@ -117,10 +119,13 @@ def explain_gpu(spec: GpuSpec, w: Workload, throughput: Throughput) -> Breakdown
     """The modelled step for `w` on `spec`; beside it the measured step when `throughput` measured this configuration."""
     w, _ = precision_for(spec, w)
     modelled = breakdown(w, spec)
-    if throughput.basis != "measured":
+    if throughput.basis not in ("measured", "carried"):
         return modelled
+    # Measured at this configuration, or carried here from the nearest measurement: modelled / carried is then the
+    # model's own error at that measurement, which carrying corrects.
     per_gpu = throughput.tokens_per_sec / throughput.gpus  # the same configuration: per-GPU batch, seq and precision
-    return replace(modelled, measured_step_time_s=w.tokens_per_step / per_gpu, measured_source=throughput.source)
+    step = w.tokens_per_step / per_gpu
+    return replace(modelled, measured_step_time_s=step, measured_source=throughput.source, measured_basis=throughput.basis)
 
 
 def explain_report(path: str | Path, run_index: int | None = None, specs_path: str | Path | None = None) -> Breakdown:
@@ -134,4 +139,4 @@ def explain_report(path: str | Path, run_index: int | None = None, specs_path: s
         )
     modelled = breakdown(workload_from_config(run.config), spec)
     measured = run.config.tokens_per_step / (run.result.tokens_per_sec or 1.0)  # pick_run only returns ok runs
-    return replace(modelled, measured_step_time_s=measured, measured_source=f"{path} run {index}")
+    return replace(modelled, measured_step_time_s=measured, measured_source=f"{path} run {index}", measured_basis="measured")

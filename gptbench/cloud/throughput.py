@@ -162,6 +162,10 @@ def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[s
         ("tied head", w.tied_head, bool(tied)),
         ("activation checkpointing", w.activation_checkpointing, c.activation_checkpointing),  # recompute costs time
         ("sharding", w.sharding, c.shard),  # ZeRO-1 and FSDP2 add communication
+        # The workload is always the plain trainer's: a run with the frontier's switches is not its measurement.
+        ("loss", "standard", c.loss),
+        ("compile mode", "default", c.compile_mode if c.compile else "default"),
+        ("FP8", False, c.fp8),
     ]
     return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
 
@@ -243,7 +247,8 @@ def for_gpu(spec: GpuSpec, w: Workload, folder: str | Path, specs_path: str | Pa
     w, note = precision_for(spec, w)
     mine, _ = measured_on(spec, w, folder, specs_path)
     if mine is not None:  # it ran, at its own batch; whether the requested batch fits is still the estimate's call
-        return replace(mine, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb)
+        evidence = f"measured on {spec.name} in {mine.source}, a report in {folder}"
+        return replace(mine, memory_gb=memory_estimate_gb(w), memory_capacity_gb=spec.memory_gb, evidence=evidence)
     found = estimate_for(spec, w, report_points(folder)[0], specs_path)
     return sourced(spec, w, found, (note,) if note else ())
 

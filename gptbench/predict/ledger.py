@@ -33,6 +33,7 @@ PREDICTION_COLUMNS = COLUMNS[:10]  # what registration writes and nothing may ch
 METRICS: dict[str, Callable[[Run], float | None]] = {
     "tokens_per_sec": lambda run: run.result.tokens_per_sec,
     "peak_reserved_gb": lambda run: run.result.memory.peak_reserved_gb,
+    "device_used_gb": lambda run: run.result.memory.device_used_gb,  # NVML: reserved plus the CUDA context
 }
 # Fields of a run that do not change what is predicted (bookkeeping, or implied by the listed ones).
 IGNORED = {"tokens_per_step", "data", "device", "adamw", "warmup_steps", "steps", "allocator", "threads", "tf32"}

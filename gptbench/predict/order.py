@@ -123,7 +123,8 @@ def _carried(spec: GpuSpec, w: Workload, others: Sequence[CalibrationPoint], spe
 def _projected(spec: GpuSpec, w: Workload, measured_gpus: set[str], specs_path: str | Path | None) -> Sourced:
     """Step 3: the roofline, its band from GPUs held out whole, doubled where no GPU of the architecture was measured."""
     rate = project(w, spec).tokens_per_sec
-    architectures = {s.architecture for s in gpu_specs(specs_path) if s.name in measured_gpus and s.architecture}
+    known = [*gpu_specs(), *(gpu_specs(specs_path) if specs_path else [])]  # the reference set names gpus.csv's GPUs
+    architectures = {s.architecture for s in known if s.name in measured_gpus and s.architecture}
     relative = bool(spec.architecture) and spec.architecture in architectures
     width = gpu_width() * (1 if relative else 2)
     low, high = (rate * f for f in factors(width))

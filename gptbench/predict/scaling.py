@@ -86,9 +86,11 @@ SCALING_POINTS: tuple[ScalingPoint, ...] = (
 # karpathy/llm.c scripts/run_gpt2_124M.sh@039904ee9fb9) and on 8x H100 SXM (139 ms median, KellerJordan/modded-nanogpt
 # records/101324_llmc/README.md) had only the RunPod PyTorch script's one-GPU figures beside them (efficiency 1.045
 # and 1.011: another program); nanoGPT issue #110's 8x A100 run (562 ms per 491,520 tokens) had only a one-GPU figure
-# projected by this model. Searched without a same-program pair for GPT-2 (2026-12-06): llm.c's discussions and
-# scripts, nanoGPT's issues, the book's DDP appendix, torchtitan's performance tables (multi-node Llama, no 1-GPU run)
-# and the PyTorch DDP paper (Li et al., VLDB 2020: ResNet-50 and BERT, read off figures only).
+# projected by this model. Searched on 2026-12-06 with the project's search tool, without finding another same-program
+# pair for GPT-2: llm.c's and nanoGPT's issues and scripts, the book's DDP appendix (the pair above), torchtitan's
+# docs/performance.md (Llama 3.1 8B and larger under FSDP on 8 to 512 H100s: no 1-GPU run, another model). Not read:
+# the PyTorch DDP paper (Li et al., VLDB 2020), whose scaling results are for ResNet-50 and BERT. A 2-GPU GPT-2 pair
+# on TITAN RTX in huggingface/transformers issue #9371 (2021-01) waits for a gpus.csv row for that card.
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,10 @@ class RunConfig:
     activation_checkpointing: bool = False  # each transformer block recomputed in backward (torch.utils.checkpoint)
     shard: str = "none"  # none (DDP or one process) | optimizer (ZeRO-1) | full (FSDP2)
     micro_batch_basis: str | None = None  # why this micro-batch where gptbench chose it (a CUDA GPU's memory); None: given
+    # Added with issue 29; reports without them ran with the full logits, torch.compile's default mode, no FP8.
+    loss: str = "standard"  # LM head + cross-entropy: standard (full logits) | chunked | liger | cce
+    compile_mode: str = "default"  # torch.compile's mode, where compile is on
+    fp8: bool = False  # the blocks' linear layers in FP8 (torchao float8 training), the rest in bf16
 
     @property
     def adamw_impl(self) -> str:

@@ -11,7 +11,7 @@ from gptbench.bench.config import BenchConfig, RunOptions, resolve_config
 from gptbench.errors import GptbenchError
 from gptbench.studies.series import SeriesItem
 
-AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention", "activation_checkpointing")
+AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention", "activation_checkpointing", "loss", "compile_mode", "fp8")
 AXIS_FLAGS = {
     "micro_batch": "batch",
     "seq_len": "seq",
@@ -19,6 +19,9 @@ AXIS_FLAGS = {
     "compile": "compile",
     "attention": "attention",
     "activation_checkpointing": "activation-checkpointing",
+    "loss": "loss",
+    "compile_mode": "compile-mode",
+    "fp8": "fp8",
 }
 
 

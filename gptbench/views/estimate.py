@@ -91,10 +91,10 @@ def breakdown_table(b: Breakdown) -> Table:
         table.add_row(g.group, f"{g.time_s * 1e3:,.1f}", f"{g.share:.0%}", g.bound, escape(g.switch))
     table.add_row("modelled step", f"{b.step_time_s * 1e3:,.1f}", "100%", "", "")
     if b.measured_step_time_s is not None:
-        ratio = b.step_time_s / b.measured_step_time_s
+        ratio, basis = b.step_time_s / b.measured_step_time_s, b.measured_basis or "measured"
         table.add_row(
-            "measured step", f"{b.measured_step_time_s * 1e3:,.1f}", "", "",
-            escape(f"{b.measured_source}; modelled/measured {ratio:.2f}"),
+            f"{basis} step", f"{b.measured_step_time_s * 1e3:,.1f}", "", "",
+            escape(f"{b.measured_source}; modelled/{basis} {ratio:.2f}"),
         )  # fmt: skip
     return table
 

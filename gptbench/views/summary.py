@@ -14,7 +14,7 @@ from gptbench.hardware.specs import match_device
 from gptbench.predict.calibration import workload_from_config
 from gptbench.predict.reference import ReferenceCheck, check_against_reference
 from gptbench.reports.schema import Report, Run, Telemetry
-from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, short, switches
+from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, how_it_runs, short, switches
 
 
 def run_warnings(run: Run) -> list[str]:
@@ -110,12 +110,11 @@ def config_text(run: Run) -> str:
     """The configuration in short lines: the model, the shape of a step, how it runs, and its memory switches."""
     c = run.config
     ranks = f" × {c.world_size} ranks" if c.world_size > 1 else ""
-    how = [c.dtype + (" + tf32" if c.tf32 else ""), "compiled" if c.compile else "eager", c.attention, f"{c.adamw_impl} AdamW"]
     lines = [
         f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
         f"seq {c.seq_len} × batch {c.micro_batch}{' (sized by GPU memory)' if c.micro_batch_basis else ''}"
         f" × accum {c.grad_accum}{ranks} · data {c.data}",
-        " · ".join(how),
+        " · ".join(how_it_runs(run)),
     ]
     return "\n".join(lines + ([" · ".join(switches(run))] if switches(run) else []))
 
