@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 
@@ -221,7 +222,7 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     if device.type == "mps" and (problem := autocast_problem(device, dtype)):
         raise GptbenchError(f"--dtype {dtype}: {problem}; use --dtype fp32 (or auto)")
     seq_len = opts.seq_len if opts.seq_len is not None else model.block_size
-    compile = _pick(opts.compile, defaults["compile"] and compile_problem(device) is None)
+    compile = _pick(opts.compile, bool(defaults["compile"]) and compile_problem(device) is None)
     adamw = _resolve_adamw(opts.adamw, device)
     micro_batch, basis = _pick(opts.micro_batch, defaults["micro_batch"]), None
     if opts.micro_batch is None and device.type == "cuda" and factory is None:
@@ -260,7 +261,7 @@ def factory_model(opts: RunOptions) -> tuple[GPTConfig, ModelFactory]:
     --seq), as a placeholder GPTConfig, and the resolved factory."""
     if any(v is not None for v in (opts.n_layer, opts.n_head, opts.n_embd)):
         raise GptbenchError("--n-layer/--n-head/--n-embd shape gptbench's presets; pass a factory's shape as --model-arg")
-    factory, vocab, context = inspect_factory(opts.model_factory, tuple(opts.model_args))
+    factory, vocab, context = inspect_factory(opts.model_factory or "", tuple(opts.model_args))  # set: the caller checks
     vocab = vocab or opts.vocab or GPT2_VOCAB
     context = context or opts.seq_len
     if context is None:
@@ -279,7 +280,10 @@ def resolve_allocator(choice: str, cpu_run: bool) -> str:
     return allocator.plan_allocator(choice, cpu_run, os.environ, in_use, allocator.installed()).allocator
 
 
-def _pick(value, default):  # noqa: ANN001, ANN202 - tiny helper over ints and bools
+T = TypeVar("T")
+
+
+def _pick(value: T | None, default: T) -> T:
     return default if value is None else value
 
 
@@ -312,12 +316,12 @@ def config_notes(config: BenchConfig) -> list[str]:
     return notes
 
 
-def config_to_dict(config: BenchConfig) -> dict:
+def config_to_dict(config: BenchConfig) -> dict[str, Any]:
     """Plain data for a BenchConfig, to hand it to a worker process."""
     return dataclasses.asdict(config)
 
 
-def config_from_dict(data: dict) -> BenchConfig:
+def config_from_dict(data: dict[str, Any]) -> BenchConfig:
     """The BenchConfig that `config_to_dict` described (validated again on construction)."""
     factory = data.get("factory")
     if factory is not None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -117,9 +118,9 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
         raise GptbenchError(f"--dist-timeout must be a positive number of seconds, got {timeout_s:g}")
     device = config.torch_device
     backend = "nccl" if device.type == "cuda" else "gloo"
-    extra = {"device_id": device} if device.type == "cuda" else {}  # nccl: form the communicator now, not at step 1
+    device_id = device if device.type == "cuda" else None  # nccl: form the communicator now, not at step 1
     try:
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), **extra)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), device_id=device_id)
     except (RuntimeError, ValueError) as e:  # DistStoreError, DistNetworkError: ranks missing or unreachable
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
         raise GptbenchError(
@@ -147,7 +148,7 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool, mode: 
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def compile_kwargs(mode: str) -> dict[str, str]:
+def compile_kwargs(mode: str) -> dict[str, Any]:
     """torch.compile's keyword for `--compile-mode`: none for the default, so the call is torch's plain one."""
     return {} if mode == "default" else {"mode": mode}
 
@@ -163,7 +164,7 @@ def gather_memory(memory: Memory) -> list[Memory]:
     """Every rank's peak memory in rank order (on every rank); empty outside a process group."""
     if not is_distributed():
         return []
-    found: list = [None] * dist.get_world_size()
+    found: list[dict[str, Any]] = [{} for _ in range(dist.get_world_size())]
     dist.all_gather_object(found, dataclasses.asdict(memory))
     return [Memory(**m) for m in found]
 
@@ -179,7 +180,7 @@ class Baseline:
     source: str
 
 
-def _setup_key(c: RunConfig) -> tuple:
+def _setup_key(c: RunConfig) -> tuple[object, ...]:
     """What makes two runs 'the same configuration' per process: shape, batch, precision, kernels, data, device kind."""
     m = c.model
     shape = (m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size)

@@ -9,6 +9,8 @@ so a measured run and `estimate`'s prediction describe the same thing; and on th
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -17,11 +19,15 @@ from gptbench.bench.distributed import compile_kwargs
 from gptbench.errors import GptbenchError
 from gptbench.model.blocks import HOW_TO_MARK, find_blocks
 
-ADAMW_FLAGS = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
-ADAMW_HYPER = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
+ADAMW_FLAGS: dict[str, dict[str, Any]] = {
+    "fused": {"fused": True},
+    "foreach": {"foreach": True},
+    "for-loop": {"foreach": False, "fused": False},
+}
+ADAMW_HYPER: dict[str, Any] = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
 
 
-def adamw_groups(model: nn.Module) -> list[dict]:
+def adamw_groups(model: nn.Module) -> list[dict[str, Any]]:
     """GPT-2-style groups: weight decay 0.1 on matrices only (not biases, norms)."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [

@@ -45,6 +45,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.counted_flops_per_token: float | None = None  # a --model-factory model's, counted before the warm-up
         self.hardware_flops_per_token: float | None = None  # with recomputation (checkpointing) counted; None: none
+        model: GPT | ForeignModel
         if config.factory is None:
             model = GPT(config.model, attention=config.attention, loss=config.loss).to(device)
         else:
@@ -58,6 +59,7 @@ class Trainer:
             self.hardware_flops_per_token = self._hardware_flops(model)
         self.n_params = model.num_params()  # before sharding: FSDP2's parameters are this rank's shards
         self.ddp, self.fsdp = None, None
+        self.model: Callable[..., torch.Tensor]  # the module, wrapped (DDP, FSDP2) or compiled
         if config.shard == "full":
             self.fsdp = shard_fully(model, config.dtype, config.compile, config.compile_mode)
             self.model = self.fsdp
@@ -78,18 +80,18 @@ class Trainer:
         # is `loss / accum`, a tensor of its own, never the graph's output.
         self._cuda_graphs = config.compile and config.compile_mode in CUDA_GRAPH_MODES
 
-    def _hardware_flops(self, model: torch.nn.Module) -> float:
+    def _hardware_flops(self, model: GPT | ForeignModel) -> float:
         c = self.config
-        if c.factory is None:
+        if c.factory is None or not isinstance(model, ForeignModel):
             return hardware_flops_per_token(c.model, c.seq_len)
         return counted_flops_per_token(c.factory, model, c.micro_batch, c.seq_len, recompute=True)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self._autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.config.torch_device.type, dtype=self._autocast_dtype)
 
-    def _grad_sync(self, last: bool) -> contextlib.AbstractContextManager:
+    def _grad_sync(self, last: bool) -> contextlib.AbstractContextManager[object]:
         # DDP all-reduces gradients once per optimizer step, after the last micro-batch; the others only
         # accumulate locally (forward and backward both inside no_sync, as DDP's docs require). FSDP2 reduce-scatters
         # after every micro-batch instead: skipping it (set_requires_gradient_sync(False)) would keep each rank's
@@ -120,4 +122,5 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        assert total is not None  # grad_accum >= 1 (BenchConfig checks it)
         return total

@@ -68,8 +68,9 @@ def chapter5(
         raise GptbenchError(f"--model {model}: chapter 5 trains the book's GPTModel; choose a book-* preset (book-124m)")
     torch_device = resolve_device(device)
     path = str(text) if text is not None else str(THE_VERDICT)
-    settings = {"temperature": temperature, "top_k": top_k, "seed": seed, "context": context}
-    config = Chapter5Config(str(torch_device), path, model.lower(), epochs, **settings)
+    config = Chapter5Config(
+        str(torch_device), path, model.lower(), epochs, temperature=temperature, top_k=top_k, seed=seed, context=context
+    )
     with err.status("training…") as status:
 
         def on_eval(point: EpochLoss) -> None:
@@ -92,6 +93,7 @@ def print_summary(run: Run, report: Report) -> None:
     from gptbench.studies.chapter5 import BOOK_EPOCH_LOSSES, NOTEBOOK, PUBLISHED_TIMES
 
     c5, result = run.result.chapter5, run.result
+    assert c5 is not None, "a chapter-5 run's result carries its chapter-5 figures"
     accel = report.machine.accelerator
     here = accel.name or report.machine.cpu.model or accel.kind
     times = Table(

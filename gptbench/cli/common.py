@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from gptbench.errors import GptbenchError
 
 # click's UsageError (an unknown option, a value of the wrong type, a missing value), whether typer vendors click
 # (typer._click, typer >= 0.2x) or uses click itself: BadParameter's base either way.
-UsageError = typer.BadParameter.__base__
+UsageError = cast("type[typer.BadParameter]", typer.BadParameter.__base__)  # typed as the subclass: format_message is the base's
 
 out = Console()
 err = Console(stderr=True)
@@ -31,11 +31,12 @@ class OneLineErrors(TyperGroup):
     """The app's commands, with click's usage errors and the option checks' errors (gptbench/cli/checks.py) raised
     while the command line is parsed turned into one red line and exit code 2, like every other refused input."""
 
-    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+    # Any: click's Context, typer's vendored one or click's own (above), as the parent class takes and gives it.
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _one_line():
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         with _one_line():
             return super().invoke(ctx)
 

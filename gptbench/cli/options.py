@@ -14,6 +14,7 @@ from gptbench.reports.text import GB
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
     from gptbench.bench.config import RunOptions
+    from gptbench.studies.sweep import Axis
 
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 Model = Annotated[
@@ -181,11 +182,11 @@ def memory_limit_gb(text: str | None, device: str) -> float | None:
     return limit
 
 
-def parse_list(flag: str, text: str | None, kind: type, high: int = checks.BATCH_MAX) -> list | None:
+def parse_list(flag: str, text: str | None, kind: type, high: int = checks.BATCH_MAX) -> list[Axis] | None:
     """`4,8,16` -> [4, 8, 16]; `on,off` -> [True, False] for booleans; None stays None (the axis is not swept)."""
     if text is None:
         return None
-    values = []
+    values: list[Axis] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             raise GptbenchError(f"--{flag} {text!r}: an empty item; give a comma-separated list such as 4,8,16")

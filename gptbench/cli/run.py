@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from gptbench.bench import ranks
 from gptbench.cli import checks, ddp
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out
@@ -16,19 +17,8 @@ from gptbench.cli.progress import measure_with_progress
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
     from gptbench.bench.config import BenchConfig
-    from gptbench.reports.schema import Report, Run
+    from gptbench.reports.schema import Run
     from gptbench.studies.autobatch import Probe
-
-
-def finish_report(report: Report, out_dir: Path) -> Path:
-    """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
-    from gptbench.hardware.peak import attach_measured_peak, newest_peak_for
-    from gptbench.reports.store import write_report
-
-    peak = newest_peak_for(out_dir, report) if out_dir.is_dir() else None
-    for run in report.runs:
-        attach_measured_peak(run, peak)
-    return write_report(report, out_dir)
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -85,7 +75,7 @@ def run(
     checks.only_with(ctx, opt.FACTORY_ONLY, model_factory is not None, "--model-factory")
     prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
     from gptbench.bench.config import resolve_config
-    from gptbench.bench.runner import new_report
+    from gptbench.bench.runner import finish_report, new_report
     from gptbench.reports.text import short
     from gptbench.views.summary import print_run_summary, run_json
 
@@ -97,11 +87,11 @@ def run(
         allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing, shard=shard,
         loss=loss, compile_mode=compile_mode, fp8=fp8,
     )  # fmt: skip
-    ddp.check_shard(shard, nproc)
-    checks.only_with(ctx, ("dist_timeout",), ddp.wanted(nproc, scaling, baseline_report), "--nproc")
-    config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
+    ranks.check_shard(shard, nproc)
+    checks.only_with(ctx, ("dist_timeout",), ranks.wanted(nproc, scaling, baseline_report), "--nproc")
+    config = resolve_config(ranks.placed(options))  # under torchrun: this rank's own GPU
     limit_gb = opt.memory_limit_gb(memory_limit, config.device)
-    if ddp.wanted(nproc, scaling, baseline_report):
+    if ranks.wanted(nproc, scaling, baseline_report):
         runs = ddp.measure_ranks(
             config, device, nproc, scaling, baseline_report,
             timeout_s=dist_timeout, batch_auto=auto, show=err.is_terminal or not as_json, label=label, ctx=ctx,

@@ -24,6 +24,8 @@ def dropout(p: float) -> nn.Module:
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; `sdpa` uses torch's fused kernels (flash where available)."""
 
+    mask: torch.Tensor  # the `naive` form's buffer
+
     def __init__(self, config: GPTConfig, attention: str) -> None:
         super().__init__()
         self.n_head, self.attention, self.dropout = config.n_head, attention, config.dropout

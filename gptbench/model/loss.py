@@ -14,6 +14,8 @@ unrolls over static shapes)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -32,7 +34,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     unfused path does; the gradients leave in h's and W's own dtypes."""
 
     @staticmethod
-    def forward(ctx, h, weight, targets, chunk, dtype):  # noqa: ANN001, ANN205 - autograd's signature
+    def forward(
+        ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int, dtype: torch.dtype
+    ) -> torch.Tensor:
         valid = targets != IGNORE_INDEX
         count = valid.sum()
         h_mm, w_mm = h.to(dtype), weight.to(dtype)
@@ -56,7 +60,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         return total / count
 
     @staticmethod
-    def backward(ctx, grad_out):  # noqa: ANN001, ANN205 - autograd's signature
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         grad_h, grad_w, count = ctx.saved_tensors
         scale = grad_out / count
         return (grad_h * scale).to(grad_h.dtype), (grad_w * scale).to(ctx.weight_dtype), None, None, None

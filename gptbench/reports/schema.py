@@ -10,7 +10,10 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SCHEMA = "gptbench.report/1"
 KNOWN_SCHEMAS = (SCHEMA,)
@@ -307,7 +310,7 @@ class Report:
         return build(cls, data)
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def build(cls: type[T], data: object) -> T:
@@ -327,7 +330,7 @@ def _convert(hint: Any, value: Any) -> Any:  # Any: a typing hint (X | None, lis
         return None
     if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
         (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value)
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 class Rung:
     name: str
     change: Callable[[BenchConfig], BenchConfig]
-    applies: Callable[[torch.device], str | None]  # None when it applies here, else the reason it is skipped
+    skip_reason: Callable[[torch.device], str | None]  # why the rung is skipped on this device; None: it runs
     # None when the rungs below left what this one builds on (compile, bf16), else why it is skipped
     needs: Callable[[BenchConfig], str | None] = lambda _: None
 
 
-def _always(_: torch.device) -> None:
+def _never_skipped(_: torch.device) -> None:
     return None
 
 
@@ -89,20 +89,20 @@ def _in_bf16(config: BenchConfig) -> str | None:
 # plain trainer's best. The two compile modes build on each other: max-autotune is max-autotune-no-cudagraphs with
 # CUDA graphs (torch.compile docs); reduce-overhead (CUDA graphs alone) is `run --compile-mode reduce-overhead`.
 FRONTIER: tuple[Rung, ...] = (
-    Rung("+ chunked LM head + cross-entropy", lambda c: replace(c, loss="chunked"), _always),
+    Rung("+ chunked LM head + cross-entropy", lambda c: replace(c, loss="chunked"), _never_skipped),
     Rung("+ FP8 linear layers (torchao)", lambda c: replace(c, fp8=True), fp8_problem, _in_bf16),
     Rung("+ autotuned kernels (max-autotune-no-cudagraphs)", lambda c: replace(c, compile_mode="max-autotune-no-cudagraphs"),
          _cuda_kernels, _compiled),  # fmt: skip
     Rung("+ CUDA graphs (max-autotune)", lambda c: replace(c, compile_mode="max-autotune"), _cuda_kernels, _compiled),
 )
 RUNGS: tuple[Rung, ...] = (
-    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _always),
+    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _never_skipped),
     Rung("+ TF32 matmuls", lambda c: replace(c, tf32=True), _tf32),
     Rung("+ fused AdamW", lambda c: replace(c, adamw="fused"), _fused),
     Rung("+ bf16 autocast", lambda c: replace(c, dtype="bf16"), _bf16),
-    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _always),
+    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _never_skipped),
     Rung("+ torch.compile", lambda c: replace(c, compile=True), _compile),
-    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _always),
+    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _never_skipped),
     *FRONTIER,
 )
 LARGEST_BATCH = "+ largest micro-batch that fits"
@@ -123,7 +123,7 @@ def foreign_reason(rung: Rung, config: BenchConfig) -> str | None:
 
 def baseline(config: BenchConfig) -> BenchConfig:
     """The ladder's first rung: every optimization off, the rest of `config` (model, seq, batch, steps) kept."""
-    plain = {"loss": "standard", "compile_mode": "default", "fp8": False}
+    plain: dict[str, Any] = {"loss": "standard", "compile_mode": "default", "fp8": False}
     if config.factory is not None:  # the module's own vocabulary stays
         return replace(config, dtype="fp32", tf32=False, adamw="for-loop", attention="naive", compile=False, **plain)
     return replace(
@@ -153,7 +153,7 @@ def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
     current = baseline(config)
     planned = []
     for rung in ladder_rungs(config):
-        reason = rung.applies(device) or foreign_reason(rung, config) or rung.needs(current)
+        reason = rung.skip_reason(device) or foreign_reason(rung, config) or rung.needs(current)
         if reason is None:
             current = rung.change(current)
         planned.append(PlannedRung(rung.name, current, reason))
@@ -242,12 +242,12 @@ def _allocator_rung(target: str) -> Rung:
 
     name = "tcmalloc" if target == "system" else target
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         if find_library(name) is None:  # also why `--allocator auto` resolved to the system allocator
             return f"lib{name} is not installed here: {INSTALL_HINT[name]}"
         return "the system allocator was asked for (--allocator system)" if target == "system" else None
 
-    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), applies)
+    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), skip_reason)
 
 
 def _threads_rung(target: int | None) -> Rung:
@@ -256,7 +256,7 @@ def _threads_rung(target: int | None) -> Rung:
     the builds differ (c10 counts the machine's cores, MKL and OpenMP builds may follow the CPU set)."""
     name = "+ physical-core threads" if target is None or target == default_threads() else f"+ {target} intra-op threads"
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         default = torch.get_num_threads()
         if target is None or target == default:
             cores = physical_cores()
@@ -264,4 +264,4 @@ def _threads_rung(target: int | None) -> Rung:
             return f"torch's default is already {default} threads: {why}"
         return None
 
-    return Rung(name, lambda c: replace(c, threads=target), applies)
+    return Rung(name, lambda c: replace(c, threads=target), skip_reason)

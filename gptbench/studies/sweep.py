@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gptbench.bench.config import BenchConfig, RunOptions, resolve_config
 from gptbench.errors import GptbenchError
@@ -24,13 +25,16 @@ AXIS_FLAGS = {
 }
 
 
+Axis = bool | int | str  # one value of a swept option (`--batch 4,8`, `--compile on,off`)
+
+
 @dataclass(frozen=True)
 class SweepPlan:
     configs: list[BenchConfig]
     names: list[str]
 
 
-def plan_sweep(base: RunOptions, axes: dict[str, list | None]) -> SweepPlan:
+def plan_sweep(base: RunOptions, axes: dict[str, list[Axis] | None]) -> SweepPlan:
     """Every combination of the swept values on top of `base`, each resolved and validated before anything runs."""
     swept = {k: v for k, v in axes.items() if v}
     if not swept:
@@ -38,7 +42,7 @@ def plan_sweep(base: RunOptions, axes: dict[str, list | None]) -> SweepPlan:
         raise GptbenchError(f"nothing to sweep: give at least one of {flags}")
     configs, names = [], []
     for values in itertools.product(*swept.values()):
-        choice = dict(zip(swept, values, strict=True))
+        choice: dict[str, Any] = dict(zip(swept, values, strict=True))  # RunOptions' fields, each of its own type
         name = " ".join(f"{AXIS_FLAGS[k]}={_show(v)}" for k, v in choice.items())
         try:
             configs.append(resolve_config(replace(base, **choice)))

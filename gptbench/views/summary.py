@@ -44,7 +44,7 @@ def summary_table(report: Report, run: Run) -> Table:
     if run.name:
         table.add_row("run", run.name)
     table.add_row("config", config_text(run))
-    if r.status == "ok" and r.tokens_per_sec is not None:
+    if r.status == "ok" and r.tokens_per_sec is not None and r.step_time_s is not None and r.flops_per_token is not None:
         table.add_row(
             "tokens/s",
             f"{fmt_rate(r.tokens_per_sec)} median (p10–p90 {r.tokens_per_sec_p10:,.0f}–{r.tokens_per_sec_p90:,.0f})"
@@ -148,8 +148,9 @@ def rank_rows(run: Run) -> list[tuple[str, str]]:
                 f" the rate of 1 process ({short(r.baseline_source, 120)})",
             )
         )
-    peaks = [m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb for m in r.rank_memory]
-    if len(peaks) > 1 and None not in peaks:
+    maybe = [m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb for m in r.rank_memory]
+    peaks = [p for p in maybe if p is not None]
+    if len(peaks) > 1 and len(peaks) == len(maybe):
         hi, lo = peaks.index(max(peaks)), peaks.index(min(peaks))
         kind = "allocated" if r.rank_memory[0].peak_allocated_gb is not None else "process RSS"
         rows.append(("memory by rank", f"{kind}: max {fmt_gb(peaks[hi])} (rank {hi}) · min {fmt_gb(peaks[lo])} (rank {lo})"))
@@ -162,7 +163,7 @@ def _span(lo: float | None, hi: float | None, unit: str) -> str:
 
 def telemetry_rows(run: Run) -> list[tuple[str, str]]:
     """Summary rows for what was sampled during the measured steps: power and J/token, clocks, the CPU."""
-    t, rows = run.result.telemetry, []
+    t, rows = run.result.telemetry, list[tuple[str, str]]()
     if t is None or run.result.status != "ok":
         return rows
     if t.gpus or (run.config.device or "").startswith("cuda"):
