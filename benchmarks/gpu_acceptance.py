@@ -538,8 +538,8 @@ def inner_default_step(out: Path) -> dict:
 
     from gptbench.bench import runner
     from gptbench.bench.config import RunOptions, resolve_config
+    from gptbench.bench.runner import finish_report
     from gptbench.bench.step import intra_op_threads
-    from gptbench.cli.run import finish_report
     from gptbench.hardware.capability import compile_problem, matmul_precision
 
     config = resolve_config(RunOptions(device="cuda"))
@@ -594,9 +594,8 @@ def inner_auto_batch(out: Path) -> dict:
     """--batch auto's own eager probe at AUTO_BATCH_SIZES, largest first, until one fits; then that batch compiled,
     in its own process (this process never touches the GPU)."""
     from gptbench.bench.config import RunOptions, resolve_config
-    from gptbench.bench.runner import new_report
+    from gptbench.bench.runner import finish_report, new_report
     from gptbench.bench.worker import run_in_subprocess
-    from gptbench.cli.run import finish_report
     from gptbench.studies.autobatch import memory_bound_gb, probe
 
     config = resolve_config(RunOptions(device="cuda"))

@@ -10,12 +10,23 @@
 # Each step runs under `timeout`, which signals its whole process group; gpu_acceptance.py stops its current step's
 # own group on that SIGTERM. Files in OUT stay at most 8: acceptance.json, acceptance.log, 3 reports (4 with 2+ GPUs:
 # ddp), the chapter-5 report, session.log.
+#
+# MODE=frontier and MODE=frontier-ablate (issue 29): the trainer's new switches on the GPU, each mode within 450 s
+# (benchmarks/frontier_session.sh says what each runs, with its plan; DRY_RUN=1 prints the plan and runs nothing).
 set -u
 OUT=${1:?usage: bash benchmarks/gpu_session.sh OUT_DIR}
 BUDGET_S=${SESSION_BUDGET_S:-450}
 PY=${PYTHON:-python3}
 cd "$(dirname "$0")/.." || exit 2
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+case "${MODE:-acceptance}" in
+acceptance) ;;
+frontier | frontier-ablate) exec bash benchmarks/frontier_session.sh "$OUT" ;;
+*)
+    echo "MODE=${MODE}: choose acceptance (the default), frontier or frontier-ablate"
+    exit 2
+    ;;
+esac
 
 left() { echo $((BUDGET_S - SECONDS)); } # SECONDS: bash's count since this script began
 bounded() { # bounded MAX_S CMD...: CMD under the smaller of MAX_S and the time left, its output into session.log

@@ -8,6 +8,11 @@ fp32 on the same device, models and batches on it, each timed step ended by a de
     python benchmarks/harness_overhead.py                 # shape 4 layers, 4 heads, 256 wide, seq 256, batch 8
     python benchmarks/harness_overhead.py --rounds 7 --steps 5
     python benchmarks/harness_overhead.py --device cuda   # the same on the GPU of a GPU session
+    python benchmarks/harness_overhead.py --device cuda --shape gpt2 --part b   # gptbench's default run's shape
+
+--shape gpt2 is gptbench's default run on a GPU (GPT-2 124M, seq 1024, micro-batch 16, bf16 autocast, compiled, TF32,
+fused AdamW) against the nanoGPT-style loop as nanoGPT's train.py runs it (bf16 autocast, torch.compile, fused AdamW,
+TF32): the same shape, each side's own tuning.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from gptbench.bench.config import RunOptions, resolve_config
 from gptbench.bench.harness import measure
 from gptbench.bench.step import Trainer
 from gptbench.data.sources import make_source
+from gptbench.hardware.capability import AUTOCAST_DTYPES, matmul_precision
 from gptbench.hardware.device import synchronize
 
 
@@ -74,7 +80,9 @@ class PlainGPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def plain_loop(model: nn.Module, opt: torch.optim.Optimizer, batches: list, steps: int) -> list[float]:
+def plain_loop(
+    model: nn.Module, opt: torch.optim.Optimizer, batches: list, steps: int, autocast: torch.dtype | None = None
+) -> list[float]:
     """A textbook loop: forward, backward, clip, step, zero_grad, loss.item(). On a GPU the item() waits for the loss
     only as far as the stream has got; the synchronisations make each timed step hold all of its own work and none
     queued before it (the other contender's), as measure() does for gptbench."""
@@ -84,7 +92,8 @@ def plain_loop(model: nn.Module, opt: torch.optim.Optimizer, batches: list, step
     for i in range(steps):
         t0 = time.perf_counter()
         x, y = batches[i % len(batches)]
-        loss = model(x, y)
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -124,25 +133,38 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--part", choices=("a", "b", "both"), default="both")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (every contender runs there)")
+    parser.add_argument("--shape", choices=("small", "gpt2"), default="small", help="small: the A/B's own; gpt2: see above")
     args = parser.parse_args()
-    shape = dict(n_layer=4, n_head=4, n_embd=256)
-    # Eager, fp32 without TF32 for gptbench as for the plain loop (CUDA's defaults would compile and use TF32).
-    step = dict(seq_len=256, micro_batch=8, dtype="fp32", attention="sdpa", compile=False, tf32=False)
-    options = RunOptions(device=args.device, model="124m", **step, **shape)
+    if args.shape == "gpt2":
+        shape = dict(n_layer=12, n_head=12, n_embd=768)
+        options = RunOptions(device=args.device, model="124m", seq_len=1024, micro_batch=16)  # the device's defaults
+    else:
+        shape = dict(n_layer=4, n_head=4, n_embd=256)
+        # Eager, fp32 without TF32 for gptbench as for the plain loop (CUDA's defaults would compile and use TF32).
+        step = dict(seq_len=256, micro_batch=8, dtype="fp32", attention="sdpa", compile=False, tf32=False)
+        options = RunOptions(device=args.device, model="124m", **step, **shape)
     config = resolve_config(options)
     tokens = config.tokens_per_step
     device = config.torch_device
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {device} ({where}); shape {shape}, seq 256, batch 8, fp32, sdpa")
+    what = f"{'compiled' if config.compile else 'eager'}, {config.dtype}, tf32 {'on' if config.tf32 else 'off'}"
+    print(f"torch {torch.__version__}, {device} ({where}); shape {shape}, seq {config.seq_len}, batch {config.micro_batch}")
+    print(f"gptbench: {what}")
 
     trainer = Trainer(config, make_source(config.data, config.micro_batch, config.seq_len, config.torch_device))
     batches = [trainer.source.next_batch() for _ in range(4)]
     warm = 2
-    harness_times(trainer, warm, tokens)
-    if args.part in ("a", "both"):
-        part_a(trainer, batches, args, tokens)
-    if args.part in ("b", "both"):
-        part_b(trainer, batches, args, options, shape, warm)
+    start = time.perf_counter()
+    with matmul_precision(config.tf32):
+        harness_times(trainer, warm, tokens)
+        if config.compile:
+            print(f"(gptbench's warm-up, compilation included, took {time.perf_counter() - start:.1f} s, outside the timings)")
+        if args.part in ("a", "both"):
+            part_a(trainer, batches, args, tokens)
+        if args.part in ("b", "both") and args.shape == "gpt2":
+            part_b_gpt2(trainer, batches, args, shape, warm)
+        elif args.part in ("b", "both"):
+            part_b(trainer, batches, args, options, shape, warm)
 
 
 def part_a(trainer: Trainer, batches: list, args: argparse.Namespace, tokens: int) -> None:
@@ -192,6 +214,30 @@ def part_b(trainer: Trainer, batches: list, args: argparse.Namespace, options: R
     print("\n(b) gptbench's train step vs a straightforward nanoGPT-style model and loop")
     rates = alternate(contenders, args.rounds, args.steps, tokens)
     base = rates["nanoGPT-style eager"]
+    for name, rate in rates.items():
+        print(f"  {name:<22} {rate:10,.0f} tok/s   {rate / base:5.2f}x nanoGPT-style")
+    assert all(math.isfinite(r) for r in rates.values())
+
+
+def part_b_gpt2(trainer: Trainer, batches: list, args: argparse.Namespace, shape: dict, warm: int) -> None:
+    """gptbench's default run against nanoGPT's train.py defaults, at GPT-2 124M's shape (TF32 is on for both)."""
+    config, tokens = trainer.config, trainer.config.tokens_per_step
+    torch.manual_seed(0)
+    plain = PlainGPT(config.model.vocab_size, config.model.block_size, **shape).to(config.torch_device)
+    fused = config.torch_device.type == "cuda"
+    plain_opt = torch.optim.AdamW(plain.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=fused)
+    plain_compiled = torch.compile(plain) if config.compile else plain
+    dtype = AUTOCAST_DTYPES.get(config.dtype)
+    start = time.perf_counter()
+    plain_loop(plain_compiled, plain_opt, batches, warm, dtype)
+    print(f"(the nanoGPT-style loop's warm-up took {time.perf_counter() - start:.1f} s, outside the timings)")
+    contenders = {
+        "gptbench default": lambda n: harness_times(trainer, n, tokens),
+        "nanoGPT-style": lambda n: plain_loop(plain_compiled, plain_opt, batches, n, dtype),
+    }
+    print(f"\n(b) gptbench's default run vs a nanoGPT-style model and loop, {config.dtype}, both compiled={config.compile}")
+    rates = alternate(contenders, args.rounds, args.steps, tokens)
+    base = rates["nanoGPT-style"]
     for name, rate in rates.items():
         print(f"  {name:<22} {rate:10,.0f} tok/s   {rate / base:5.2f}x nanoGPT-style")
     assert all(math.isfinite(r) for r in rates.values())

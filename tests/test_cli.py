@@ -48,9 +48,9 @@ def test_shape_overrides_reach_the_report(tmp_path: Path) -> None:
     [
         (["--model", "huge"], "unknown model preset 'huge'"),
         (["--model", "tiny", "--seq", "4096"], "--seq 4096 is longer than the model's 128 positions"),
-        (["--model", "tiny", "--batch", "0"], "--batch 0: give a positive whole number"),
-        (["--model", "tiny", "--steps", "0"], "--steps must be a positive whole number"),
-        (["--model", "tiny", "--grad-accum", "-1"], "--grad-accum must be a positive whole number"),
+        (["--model", "tiny", "--batch", "0"], "--batch 0: give a whole number from 1"),
+        (["--model", "tiny", "--steps", "0"], "--steps 0: give a whole number from 1"),
+        (["--model", "tiny", "--grad-accum", "-1"], "--grad-accum -1: give a whole number from 1"),
         (["--model", "tiny", "--data", "/nonexistent/shards"], "no such file or folder"),
         (["--device", "mps"], "MPS is not available"),
         (["--device", "quantum"], "unknown device"),

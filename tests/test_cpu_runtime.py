@@ -145,7 +145,7 @@ def test_threads_reach_the_report_and_bad_values_are_refused(tmp_path: Path) -> 
     report = json.loads(result.stdout)
     assert report["runs"][0]["config"]["threads"] == 1 and report["machine"]["cpu"]["physical_cores"] >= 1
     bad = runner.invoke(app, [*TINY, "--threads", "0", "--out", str(tmp_path)])
-    assert bad.exit_code == 2 and "--threads must be a positive whole number" in bad.output
+    assert bad.exit_code == 2 and "--threads 0: give a whole number from 1 to" in bad.output
 
 
 def test_reports_without_the_new_fields_still_load() -> None:
@@ -165,7 +165,8 @@ def test_the_command_restarts_itself_on_tcmalloc_and_keeps_exit_codes(tmp_path: 
     assert "tcmalloc" in runtime_text(Report.from_dict(report), Report.from_dict(report).runs[0])
     # an error after the restart still leaves as one line and exit code 2
     bad = subprocess.run([*cmd, "--batch", "0"], capture_output=True, text=True, env=env, check=False)
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: --batch 0: give a positive whole number, or auto"]
+    refused = ["error: --batch 0: give a whole number from 1 to 1,000,000, or auto"]
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == refused
 
 
 def test_compare_shows_the_allocator_and_threads(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_the_launcher_forwards_the_options_and_reports_a_failed_run(tmp_path: Pa
 
 def test_bad_multi_process_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     cases = [
-        (["--nproc", "0"], "--nproc must be 1 or more"),
+        (["--nproc", "0"], "--nproc 0: give a whole number from 1"),
         (["--scaling"], "add --nproc N"),
         (["--nproc", "2", "--batch", "auto"], "--batch auto searches with one process"),
         (["--nproc", "2", "--scaling", "--baseline-report", "x.json"], "drop --baseline-report, or drop --scaling"),

@@ -73,7 +73,7 @@ def test_a_model_too_big_is_sharded_and_labelled_or_says_what_would_fit(tmp_path
     [
         (["--tokens-per-step", "1000"], "not a whole number of 1024-token sequences"),
         (["--gpu", "h100", "--gpus", "3"], "do not split over 3 GPUs"),
-        (["--budget", "-5"], "--budget must be positive"),
+        (["--budget", "-5"], "--budget -5: give a number above 0"),
         (["--gpu", "x1"], "unknown GPU 'x1'"),
         (["--price", "2"], "--price prices a machine you name"),
     ],

@@ -162,7 +162,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, verdict: Path, monkeyp
         ([good, "--shard-tokens", "100Q"], "--shard-tokens '100Q': give a positive whole number"),
         ([good, "--shard-tokens", "0"], "--shard-tokens '0'"),
         ([good, "--shard-tokens", "3B"], "must be between 1 and 2,147,483,647"),
-        ([good, "--workers", "0"], "--workers 0: must be at least 1"),
+        ([good, "--workers", "0"], "--workers 0: give a whole number from 1"),
         (
             [str(tmp_path / "nofield.jsonl")],
             "nofield.jsonl:2: no field 'text' in this JSON line; name the text field with --column",

@@ -23,7 +23,7 @@ from gptbench.hardware.device import has_fast_bf16
 from gptbench.hardware.peak import attach_measured_peak, measure_matmul, newest_peak_for
 from gptbench.reports.schema import MeasuredPeak
 from gptbench.reports.store import load_report, write_report
-from gptbench.studies.ablate import LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
+from gptbench.studies.ablate import FRONTIER, LARGEST_BATCH, RUNGS, baseline, ladder_items, ladder_rungs, plan_ladder
 from gptbench.studies.autobatch import auto_batch, probe
 from gptbench.studies.series import run_series
 from gptbench.studies.sweep import plan_sweep, sweep_items
@@ -62,7 +62,7 @@ def test_sweep_cli_marks_the_fastest_and_refuses_bad_lists(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert "fastest" in result.stdout and "seq=8" in result.stdout and "seq=16" in result.stdout
     bad = runner.invoke(app, ["sweep", "--device", "cpu", "--model", "tiny", "--batch", "4,x", "--out", str(tmp_path)])
-    assert bad.exit_code == 2 and "'x' is not a positive whole number" in bad.stderr
+    assert bad.exit_code == 2 and "'x' is not a whole number from 1 to" in bad.stderr
     too_long = runner.invoke(app, ["sweep", "--device", "cpu", "--model", "tiny", "--seq", "64,4096", "--out", str(tmp_path)])
     assert too_long.exit_code == 2 and "sweep point seq=4096" in too_long.stderr
 
@@ -90,6 +90,10 @@ RUNG_FIELD = {
     "SDPA": "attention",
     "torch.compile": "compile",
     "vocabulary": "model.vocab_size",
+    "cross-entropy": "loss",
+    "FP8": "fp8",
+    "autotuned": "compile_mode",
+    "CUDA graphs": "compile_mode",
     LARGEST_BATCH: "micro_batch",
 }
 
@@ -142,6 +146,7 @@ def test_ablate_cli_writes_every_rung(tmp_path: Path) -> None:
         "+ fused AdamW": not supports_fused_adamw(cpu),  # a torch without the CPU kernel
         "+ bf16 autocast": not has_fast_bf16(cpu),  # no AVX512-BF16/AMX: autocast would only add casts
         "+ torch.compile": compile_problem(cpu) is not None,  # no Dynamo for this Python, or no C compiler
+        **{rung.name: rung.name != FRONTIER[0].name for rung in FRONTIER},  # FP8 and the compile modes: GPU only
     }
     for r in runs:
         expected = "skipped" if may_skip.get(r.name, False) else "ok"

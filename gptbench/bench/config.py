@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 
@@ -12,12 +13,21 @@ from gptbench.bench.default_batch import device_memory_gb, memory_sized_batch
 from gptbench.data.sources import DataSpec
 from gptbench.errors import GptbenchError
 from gptbench.hardware import allocator
-from gptbench.hardware.capability import autocast_problem, bf16_note, compile_problem, native_tf32, supports_fused_adamw
+from gptbench.hardware.capability import (
+    autocast_problem,
+    bf16_note,
+    compile_problem,
+    fp8_problem,
+    loss_problem,
+    native_tf32,
+    supports_fused_adamw,
+)
 from gptbench.hardware.device import has_fast_bf16, resolve_device
 from gptbench.hardware.threads import default_threads
 from gptbench.model.blocks import HOW_TO_MARK
 from gptbench.model.config import GPT2_VOCAB, GPTConfig
 from gptbench.model.factory import ModelFactory, inspect_factory
+from gptbench.model.loss import LOSSES
 
 DTYPES = ("fp32", "bf16", "fp16")
 ADAMW_IMPLS = ("fused", "foreach", "for-loop")
@@ -27,6 +37,10 @@ RUN_ALLOCATORS = ("system", "tcmalloc", "jemalloc")
 # ZeroRedundancyOptimizer); full: weights, gradients and moments split (FSDP2 fully_shard). The names are the memory
 # model's (gptbench/predict/projection.py Workload.sharding).
 SHARDS = ("none", "optimizer", "full")
+# torch.compile's `mode`s (torch.compile docs): default; max-autotune-no-cudagraphs autotunes matmul and Triton
+# templates; reduce-overhead records CUDA graphs (fewer launches); max-autotune does both.
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,9 @@ class BenchConfig:
     activation_checkpointing: bool = False  # each block keeps only its input and is recomputed in backward
     shard: str = "none"  # none | optimizer | full (SHARDS); anything but none needs a process group of 2 or more
     micro_batch_basis: str | None = None  # why this micro-batch, where gptbench chose it (a CUDA GPU's memory)
+    loss: str = "standard"  # LM head + cross-entropy: standard (full logits) | chunked | liger | cce (model/loss.py)
+    compile_mode: str = "default"  # torch.compile's mode (COMPILE_MODES); other than default it needs compile
+    fp8: bool = False  # torchao float8 training: the blocks' linears in FP8 (CUDA sm89+), the rest in bf16
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "micro_batch", "grad_accum", "steps", "world_size"):
@@ -90,6 +107,32 @@ class BenchConfig:
             # gptbench wires none for FSDP2 (DDP and ZeRO-1 ranks hold whole gradients, so theirs agree).
             raise GptbenchError("--shard full with --dtype fp16: use --dtype bf16 or fp32, or --shard optimizer")
         self._check_blocks()
+        self._check_frontier()
+
+    def _check_frontier(self) -> None:
+        """The loss, the compile mode and FP8: each refused here, before any work, where it cannot run."""
+        device = self.torch_device
+        if self.loss not in LOSSES:
+            raise GptbenchError(f"--loss {self.loss}: choose one of {', '.join(LOSSES)}")
+        if self.loss != "standard" and self.factory is not None:
+            raise GptbenchError(f"--loss {self.loss}: a --model-factory module computes its own logits; use --loss standard")
+        if problem := loss_problem(self.loss, device):
+            raise GptbenchError(f"--loss {self.loss}: {problem}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise GptbenchError(f"--compile-mode {self.compile_mode}: choose one of {', '.join(COMPILE_MODES)}")
+        if self.compile_mode != "default" and not self.compile:
+            raise GptbenchError(f"--compile-mode {self.compile_mode} is a mode of torch.compile: add --compile")
+        if self.compile_mode in CUDA_GRAPH_MODES and device.type != "cuda":
+            raise GptbenchError(
+                f"--compile-mode {self.compile_mode} records CUDA graphs, which need a CUDA device (this run is on "
+                f"{self.device}); use max-autotune-no-cudagraphs or default"
+            )
+        if not self.fp8:
+            return
+        if problem := fp8_problem(device):
+            raise GptbenchError(f"--fp8: {problem}; drop --fp8")
+        if self.dtype != "bf16":
+            raise GptbenchError(f"--fp8 runs what is not FP8 in bf16: use --dtype bf16 (or auto), not {self.dtype}")
 
     def _check_blocks(self) -> None:
         """Checkpointing and FSDP2 work block by block: a factory module must mark its blocks (model/blocks.py)."""
@@ -147,6 +190,9 @@ class RunOptions:
     threads: int | None = None  # None: the physical cores of this process's CPU set (CPU runs)
     activation_checkpointing: bool = False
     shard: str = "none"
+    loss: str = "standard"
+    compile_mode: str = "default"
+    fp8: bool = False
 
 
 # Per-device defaults: the fast path on a GPU; on a CPU, what finishes in minutes on two cores.
@@ -176,7 +222,7 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
     if device.type == "mps" and (problem := autocast_problem(device, dtype)):
         raise GptbenchError(f"--dtype {dtype}: {problem}; use --dtype fp32 (or auto)")
     seq_len = opts.seq_len if opts.seq_len is not None else model.block_size
-    compile = _pick(opts.compile, defaults["compile"] and compile_problem(device) is None)
+    compile = _pick(opts.compile, bool(defaults["compile"]) and compile_problem(device) is None)
     adamw = _resolve_adamw(opts.adamw, device)
     micro_batch, basis = _pick(opts.micro_batch, defaults["micro_batch"]), None
     if opts.micro_batch is None and device.type == "cuda" and factory is None:
@@ -204,6 +250,9 @@ def resolve_config(opts: RunOptions) -> BenchConfig:
         threads=opts.threads if opts.threads is not None else default_threads() if device.type == "cpu" else None,
         activation_checkpointing=opts.activation_checkpointing,
         shard=opts.shard,
+        loss=opts.loss,
+        compile_mode=opts.compile_mode,
+        fp8=opts.fp8,
     )
 
 
@@ -212,7 +261,7 @@ def factory_model(opts: RunOptions) -> tuple[GPTConfig, ModelFactory]:
     --seq), as a placeholder GPTConfig, and the resolved factory."""
     if any(v is not None for v in (opts.n_layer, opts.n_head, opts.n_embd)):
         raise GptbenchError("--n-layer/--n-head/--n-embd shape gptbench's presets; pass a factory's shape as --model-arg")
-    factory, vocab, context = inspect_factory(opts.model_factory, tuple(opts.model_args))
+    factory, vocab, context = inspect_factory(opts.model_factory or "", tuple(opts.model_args))  # set: the caller checks
     vocab = vocab or opts.vocab or GPT2_VOCAB
     context = context or opts.seq_len
     if context is None:
@@ -231,7 +280,10 @@ def resolve_allocator(choice: str, cpu_run: bool) -> str:
     return allocator.plan_allocator(choice, cpu_run, os.environ, in_use, allocator.installed()).allocator
 
 
-def _pick(value, default):  # noqa: ANN001, ANN202 - tiny helper over ints and bools
+T = TypeVar("T")
+
+
+def _pick(value: T | None, default: T) -> T:
     return default if value is None else value
 
 
@@ -257,17 +309,19 @@ def config_notes(config: BenchConfig) -> list[str]:
         notes.append(note)
     if device.type == "cuda" and not config.compile and (problem := compile_problem(device)):
         notes.append(f"torch.compile is off (it is on by default where it works): {problem}")
+    if config.fp8:
+        notes.append("FP8 matmuls (torchao float8 training): MFU is against the GPU's dense bf16 peak, as for bf16 runs")
     if config.tf32 and device.type == "cuda" and not native_tf32(device):
         notes.append("--tf32 has no effect on this GPU (TF32 needs Ampere, sm80, or newer): fp32 matmuls run in plain fp32")
     return notes
 
 
-def config_to_dict(config: BenchConfig) -> dict:
+def config_to_dict(config: BenchConfig) -> dict[str, Any]:
     """Plain data for a BenchConfig, to hand it to a worker process."""
     return dataclasses.asdict(config)
 
 
-def config_from_dict(data: dict) -> BenchConfig:
+def config_from_dict(data: dict[str, Any]) -> BenchConfig:
     """The BenchConfig that `config_to_dict` described (validated again on construction)."""
     factory = data.get("factory")
     if factory is not None:

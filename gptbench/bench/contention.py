@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gptbench.hardware.threads import usable_cpus
 from gptbench.reports.schema import Contention, OtherProcess
@@ -20,15 +20,15 @@ from gptbench.reports.text import GB
 if TYPE_CHECKING:
     import torch
 
-# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
-# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
+    from gptbench.hardware.nvml import Nvml, NvmlHandle
+
 GPU_BUSY_BEFORE = 0.05  # NVML utilisation before the run above this: something else was running kernels
 MACHINE_WIDE = "this machine's CPU time"  # reports written before cpu_basis was recorded
 CPU_OTHERS_SHARE = 0.10  # other processes' share of all CPU time over the window above this: the run shared the CPUs
 
 
 def gpu_snapshot(
-    nvml: Any, handle: Any, own_pid: int | None = None, own_context: bool = False
+    nvml: Nvml, handle: NvmlHandle, own_pid: int | None = None, own_context: bool = False
 ) -> tuple[list[OtherProcess], float | None, dict[str, str]]:
     """(other compute processes on the GPU, its utilisation 0-1, readings NVML refused or cannot be trusted).
     `nvmlDeviceGetComputeRunningProcesses` lists the processes holding a CUDA context there (NVML API reference).
@@ -231,7 +231,7 @@ def _has_context(device: torch.device) -> bool:
     try:
         import torch
 
-        return bool(torch._C._cuda_hasPrimaryContext(device.index or 0))
+        return bool(torch._C._cuda_hasPrimaryContext(device.index or 0))  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - a private call: if it is gone, assume the worst
         return True
 
@@ -239,7 +239,7 @@ def _has_context(device: torch.device) -> bool:
 class ContentionWatch:
     """Made at the start of a run (the GPU readings), wrapped around the measured steps (`around`), read at the end."""
 
-    def __init__(self, device: torch.device, nvml: Any = None, handle: Any = None) -> None:
+    def __init__(self, device: torch.device, nvml: Nvml | None = None, handle: NvmlHandle | None = None) -> None:
         cpus = len(usable_cpus())
         load, _ = load_before()
         self.contention = Contention(load_avg_1m_before=load, cpus=cpus)
@@ -251,17 +251,17 @@ class ContentionWatch:
         self.contention.cpu_basis = scope.basis
         self._cpu = CpuShare(scope.read)
 
-    def _read_gpu(self, device: torch.device, nvml: Any, handle: Any) -> None:
+    def _read_gpu(self, device: torch.device, nvml: Nvml | None, handle: NvmlHandle | None) -> None:
         c = self.contention
-        if handle is None:
+        if handle is None or nvml is None:
             from gptbench.hardware import nvml as nvml_lib
 
             handle = nvml_lib.nvml_handle(device)
-            if handle is None:
+            nvml, _ = nvml_lib.init_nvml()
+            if handle is None or nvml is None:
                 reason = nvml_lib.nvml_missing_reason()
                 c.unavailable["other_gpu_processes"] = c.unavailable["gpu_utilization_before"] = reason
                 return
-            nvml, _ = nvml_lib.init_nvml()
         c.other_gpu_processes, c.gpu_utilization_before, unavailable = gpu_snapshot(
             nvml, handle, own_context=_has_context(device)
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -118,9 +119,9 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
         raise GptbenchError(f"--dist-timeout must be a positive number of seconds, got {timeout_s:g}")
     device = config.torch_device
     backend = "nccl" if device.type == "cuda" else "gloo"
-    extra = {"device_id": device} if device.type == "cuda" else {}  # nccl: form the communicator now, not at step 1
+    device_id = device if device.type == "cuda" else None  # nccl: form the communicator now, not at step 1
     try:
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), **extra)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s), device_id=device_id)
     except (RuntimeError, ValueError) as e:  # DistStoreError, DistNetworkError: ranks missing or unreachable
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
         raise GptbenchError(
@@ -137,15 +138,20 @@ def process_group(config: BenchConfig, env: RankEnv, timeout_s: float = DEFAULT_
     dist.destroy_process_group()
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool) -> DistributedDataParallel:
-    """`model` under DistributedDataParallel, compiled first when asked."""
+def wrap_ddp(model: torch.nn.Module, device: torch.device, compile: bool, mode: str = "default") -> DistributedDataParallel:
+    """`model` under DistributedDataParallel, compiled first when asked (in torch.compile's `mode`)."""
     # The order torch documents ("Where to apply torch.compile?", pytorch.org, 2025-07): compile the inner
     # module, then wrap it. Dynamo then traces the model's own code instead of DDP's Python hooks, which it
     # "doesn't handle very well", and its DDPOptimizer still splits the graph at DDP's gradient-bucket
     # boundaries, so each bucket's all-reduce overlaps the rest of the backward pass.
     if compile:
-        model.compile()
+        model.compile(**compile_kwargs(mode))
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def compile_kwargs(mode: str) -> dict[str, Any]:
+    """torch.compile's keyword for `--compile-mode`: none for the default, so the call is torch's plain one."""
+    return {} if mode == "default" else {"mode": mode}
 
 
 def sync_ranks(device: torch.device) -> None:
@@ -159,7 +165,7 @@ def gather_memory(memory: Memory) -> list[Memory]:
     """Every rank's peak memory in rank order (on every rank); empty outside a process group."""
     if not is_distributed():
         return []
-    found: list = [None] * dist.get_world_size()
+    found: list[dict[str, Any]] = [{} for _ in range(dist.get_world_size())]
     dist.all_gather_object(found, dataclasses.asdict(memory))
     return [Memory(**m) for m in found]
 
@@ -175,13 +181,15 @@ class Baseline:
     source: str
 
 
-def _setup_key(c: RunConfig) -> tuple:
+def _setup_key(c: RunConfig) -> tuple[object, ...]:
     """What makes two runs 'the same configuration' per process: shape, batch, precision, kernels, data, device kind."""
     m = c.model
     shape = (m.n_layer, m.n_head, m.n_embd, m.vocab_size, m.block_size)
     step = (c.seq_len, c.micro_batch, c.grad_accum, c.dtype, c.compile, c.attention, c.tf32, c.fused_adamw, c.data)
-    # Checkpointing changes the work per token; sharding does not (its single-process baseline holds everything).
-    return (*shape, *step, c.activation_checkpointing, (c.device or "").split(":")[0])
+    # Checkpointing changes the work per token, and the loss, compile mode and FP8 its speed; sharding does not (its
+    # single-process baseline holds everything).
+    frontier = (c.loss, c.compile_mode, c.fp8)
+    return (*shape, *step, c.activation_checkpointing, *frontier, (c.device or "").split(":")[0])
 
 
 def find_baseline(path: str | Path, wanted: RunConfig, accelerator: Accelerator, source: str | None = None) -> Baseline:

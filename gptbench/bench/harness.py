@@ -42,7 +42,7 @@ def measure(
     steps: int,
     tokens_per_step: int,
     on_progress: ProgressFn | None = None,
-    during_measure: contextlib.AbstractContextManager | None = None,
+    during_measure: contextlib.AbstractContextManager[object] | None = None,
 ) -> Timing:
     """Run warm-up then measured steps; each step is timed from its start until the device is idle again.
     `during_measure` is entered just before the first measured step and left after the last (telemetry).
@@ -87,17 +87,19 @@ def quantile(values: list[float], q: float) -> float:
 
 
 @dataclass(frozen=True)
-class Throughput:
+class StepRates:
+    """A measurement's spread over its timed steps (cloud.estimate.Throughput is a rate with its provenance)."""
+
     tokens_per_sec: float  # median over steps
     p10: float
     p90: float
     step_time_s: float  # median
 
 
-def throughput(step_times_s: list[float], tokens_per_step: int) -> Throughput:
+def throughput(step_times_s: list[float], tokens_per_step: int) -> StepRates:
     """Median and p10/p90 tokens/s over per-step times (p10 is the slow end)."""
     rates = [tokens_per_step / t for t in step_times_s]
-    return Throughput(
+    return StepRates(
         tokens_per_sec=statistics.median(rates),
         p10=quantile(rates, 0.10),
         p90=quantile(rates, 0.90),

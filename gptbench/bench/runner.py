@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+from pathlib import Path
 
 import torch
 
@@ -22,11 +23,12 @@ from gptbench.errors import GptbenchError, Stopped, signal_name
 from gptbench.hardware.allocator import allocator_in_use
 from gptbench.hardware.capability import matmul_precision, mig_slice, native_tf32
 from gptbench.hardware.machine import fingerprint
+from gptbench.hardware.peak import attach_measured_peak, newest_peak_for
 from gptbench.hardware.specs import match_device
 from gptbench.model.config import count_params
 from gptbench.model.factory import COUNTED_FORMULA
 from gptbench.reports.schema import Loss, Machine, ModelShape, ModelSource, Report, Run, RunConfig, RunResult
-from gptbench.reports.store import utc_now
+from gptbench.reports.store import utc_now, write_report
 
 
 def planned_params(config: BenchConfig) -> int:
@@ -69,6 +71,9 @@ def run_config(config: BenchConfig, n_params: int) -> RunConfig:
         activation_checkpointing=config.activation_checkpointing,
         shard=config.shard,
         micro_batch_basis=config.micro_batch_basis,
+        loss=config.loss,
+        compile_mode=config.compile_mode,
+        fp8=config.fp8,
     )
 
 
@@ -194,7 +199,7 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
         status, message = describe_failure(e)  # the whole chain: compile errors wrap the real cause
         result = RunResult(status=status, error=message)
     finally:
-        trainer = source = None  # free the model before the next run of a sweep
+        trainer = source = None  # type: ignore[assignment]  # free the model before the next run of a sweep
         gc.collect()
     result.memory = tracker.read()
     result.rank_memory = gather_memory(result.memory)
@@ -210,3 +215,11 @@ def new_report(device: torch.device, label: str | None = None, runs: list[Run] |
     """An empty report for this machine, stamped now."""
     machine: Machine = fingerprint(device)
     return Report(machine=machine, runs=runs or [], label=label, created=utc_now(), gptbench_version=gptbench.__version__)
+
+
+def finish_report(report: Report, out_dir: Path) -> Path:
+    """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
+    peak = newest_peak_for(out_dir, report) if out_dir.is_dir() else None
+    for run in report.runs:
+        attach_measured_peak(run, peak)
+    return write_report(report, out_dir)

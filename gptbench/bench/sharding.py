@@ -9,18 +9,25 @@ so a measured run and `estimate`'s prediction describe the same thing; and on th
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.distributed.optim import ZeroRedundancyOptimizer
 
+from gptbench.bench.distributed import compile_kwargs
 from gptbench.errors import GptbenchError
 from gptbench.model.blocks import HOW_TO_MARK, find_blocks
 
-ADAMW_FLAGS = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False, "fused": False}}
-ADAMW_HYPER = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
+ADAMW_FLAGS: dict[str, dict[str, Any]] = {
+    "fused": {"fused": True},
+    "foreach": {"foreach": True},
+    "for-loop": {"foreach": False, "fused": False},
+}
+ADAMW_HYPER: dict[str, Any] = {"betas": (0.9, 0.95), "eps": 1e-8}  # GPT-2's (nanoGPT, llm.c)
 
 
-def adamw_groups(model: nn.Module) -> list[dict]:
+def adamw_groups(model: nn.Module) -> list[dict[str, Any]]:
     """GPT-2-style groups: weight decay 0.1 on matrices only (not biases, norms)."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [
@@ -42,7 +49,7 @@ def make_zero_adamw(model: nn.Module, lr: float, impl: str) -> ZeroRedundancyOpt
     )
 
 
-def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
+def shard_fully(model: nn.Module, dtype: str, compile: bool, mode: str = "default") -> nn.Module:
     """`model` under FSDP2: each block its own unit (its weights gathered just before it runs and freed after), then
     the root (embeddings, final norm, head). With `compile`, each block's forward is compiled and FSDP2's hooks stay
     eager around it (torchtitan's per-block order).
@@ -63,7 +70,7 @@ def shard_fully(model: nn.Module, dtype: str, compile: bool) -> nn.Module:
         raise GptbenchError(f"--shard full shards block by block, and this model has no blocks gptbench can find; {HOW_TO_MARK}")
     for block in blocks:
         if compile:
-            block.forward = torch.compile(block.forward)
+            block.forward = torch.compile(block.forward, **compile_kwargs(mode))
         fully_shard(block)
     fully_shard(model)
     return model

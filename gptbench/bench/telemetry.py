@@ -18,6 +18,8 @@ from gptbench.reports.schema import Telemetry
 if TYPE_CHECKING:
     import torch
 
+    from gptbench.hardware.nvml import Nvml, NvmlHandle
+
 INTERVAL_S = 0.1  # ~10 Hz: finer than NVML's own power averaging (1 s on Ampere and newer, except GA100)
 NVML_TEMPERATURE_GPU, NVML_CLOCK_SM, NVML_CLOCK_MEM = 0, 1, 2  # nvml.h enum values
 MAX_FREQ_FILES = 8  # cpufreq files read per sample: a spread of this process's CPUs, so 200-core hosts stay cheap
@@ -81,15 +83,13 @@ class GpuSample:
     reasons: int | None = None  # clock-event bits
 
 
-# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
-# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
 
 
 class GpuReader:
     """One GPU's readings through an NVML-like object (pynvml, or a fake in tests) and its device handle.
     Each reading is tried once up front; one the GPU does not support is dropped, with NVML's answer kept."""
 
-    def __init__(self, nvml: Any, handle: Any) -> None:
+    def __init__(self, nvml: Nvml, handle: NvmlHandle) -> None:
         event_reasons = clock_reasons_reader(nvml, handle)
         reads: dict[str, Callable[[], float]] = {
             "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000,  # mW
@@ -112,7 +112,7 @@ class GpuReader:
 
     def read(self) -> GpuSample:
         """Every supported reading now; a failed one is None in this sample and never an exception."""
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {}  # GpuSample's fields by name: floats, and the reasons' bit mask
         for name, read in self._reads.items():
             try:
                 values[name] = read()
@@ -121,7 +121,7 @@ class GpuReader:
         return GpuSample(**values)
 
 
-def clock_reasons_reader(nvml: Any, handle: Any) -> Callable[[Any], int]:
+def clock_reasons_reader(nvml: Nvml, handle: NvmlHandle) -> Callable[[NvmlHandle], int]:
     """NVML's clock-event reasons function that works with this driver. nvml.h renamed "throttle reasons" to
     "clocks event reasons" in R535, and nvidia-ml-py ≥ 12.535 always has the new Python name, but a driver older
     than R535 lacks its C symbol, so calling it raises NVMLError_FunctionNotFound: then the old name is used."""
@@ -275,7 +275,7 @@ def _gpu_summary(t: Telemetry, ticks: list[Tick], gpus: Sequence[GpuReader], tok
             setattr(t, f"{name}_max", max(values))
     utilization = _values(ticks, "utilization")
     t.utilization_gpu_avg = statistics.fmean(utilization) if utilization else None
-    powers = [sum(p) for tick in ticks if None not in (p := [g.power_w for g in tick.gpus])]  # all GPUs, one instant
+    powers = [p for tick in ticks if (p := _all_gpus([g.power_w for g in tick.gpus])) is not None]  # one instant
     t.power_max_w = max(powers) if powers else None
     _energy(t, ticks, gpus)
     if t.energy_j is not None and t.window_s:
@@ -293,13 +293,20 @@ def _gpu_summary(t: Telemetry, ticks: list[Tick], gpus: Sequence[GpuReader], tok
     _gpu_unavailable(t, gpus, tokens)
 
 
+def _all_gpus(readings: list[float | None]) -> float | None:
+    """The sum of every GPU's reading at one instant, or None when one of them is missing."""
+    present = [r for r in readings if r is not None]
+    return sum(present) if len(present) == len(readings) else None
+
+
 def _energy(t: Telemetry, ticks: list[Tick], gpus: Sequence[GpuReader]) -> None:
     """Energy from NVML's counter across the window when every GPU has one, else power integrated over time."""
     edges = [(a.energy_mj, b.energy_mj) for a, b in zip(ticks[0].gpus, ticks[-1].gpus, strict=True)] if ticks else []
-    if len(edges) == len(gpus) and all(a is not None and b is not None and b >= a for a, b in edges):
-        t.energy_j, t.energy_source = sum(b - a for a, b in edges) / 1000, "counter"  # mJ since boot: take the difference
+    rising = [(a, b) for a, b in edges if a is not None and b is not None and b >= a]
+    if len(edges) == len(gpus) and len(rising) == len(edges):
+        t.energy_j, t.energy_source = sum(b - a for a, b in rising) / 1000, "counter"  # mJ since boot: take the difference
         return
-    timed = [(tick.t_s, sum(p)) for tick in ticks if None not in (p := [g.power_w for g in tick.gpus])]
+    timed = [(tick.t_s, p) for tick in ticks if (p := _all_gpus([g.power_w for g in tick.gpus])) is not None]
     if len(timed) >= 2 and timed[-1][0] > timed[0][0]:
         # Trapezoids between samples; where NVML itself averages power over 1 s the figure lags the work a little.
         t.energy_j = sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in pairwise(timed))
@@ -372,9 +379,9 @@ def _cpu_summary(t: Telemetry, ticks: list[Tick], sampler: TelemetrySampler) -> 
     elif cpu is not None and cpu.freq_source == "cpuinfo":
         t.notes.append("CPU frequency from /proc/cpuinfo (no cpufreq here); in a VM it may be the nominal clock")
     edges = sampler.cpu_edges
-    if len(edges) == 2 and edges[0] is not None and edges[1] is not None and edges[1][1] > edges[0][1]:
-        (busy0, total0), (busy1, total1) = edges
-        t.cpu_load_avg = (busy1 - busy0) / (total1 - total0)
+    first, last = (edges[0], edges[1]) if len(edges) == 2 else (None, None)
+    if first is not None and last is not None and last[1] > first[1]:
+        t.cpu_load_avg = (last[0] - first[0]) / (last[1] - first[1])
     else:
         t.unavailable["cpu_load_avg"] = "/proc/stat not readable, or no clock tick passed in the window"
 
@@ -397,7 +404,7 @@ def sampler_for(device: torch.device, interval_s: float = INTERVAL_S) -> Telemet
     from gptbench.hardware import nvml  # torch comes with it; this module's summaries do not need it
 
     handle = nvml.nvml_handle(device)
-    if handle is None:
-        return TelemetrySampler(cpu=cpu, interval_s=interval_s, no_gpu=nvml.nvml_missing_reason())
     module, _ = nvml.init_nvml()
+    if handle is None or module is None:
+        return TelemetrySampler(cpu=cpu, interval_s=interval_s, no_gpu=nvml.nvml_missing_reason())
     return TelemetrySampler([GpuReader(module, handle)], cpu, interval_s)

@@ -9,24 +9,50 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, kept, out
+from gptbench.model.config import GPT2_VOCAB
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
     from gptbench.reports.schema import EpochLoss, Report, Run
+
+EPOCHS_MAX = 10_000  # the book trains 10; an epoch of The Verdict is 9 steps at batch 2
+CONTEXT_MAX = 1024  # the book's GPT-2 sizes learn 1024 positions
 
 
 @app.command(rich_help_panel=MEASURE)
 @friendly
 def chapter5(
     device: opt.Device = "auto",
-    epochs: Annotated[int, typer.Option(help="Epochs over the training text (the book: 10; fewer for a quick check).")] = 10,
+    epochs: Annotated[
+        int,
+        typer.Option(
+            help="Epochs over the training text (the book: 10; fewer for a quick check).", callback=checks.whole(1, EPOCHS_MAX)
+        ),
+    ] = 10,
     model: Annotated[str, typer.Option(help="A book-* preset (book-tiny for a quick check).")] = "book-124m",
-    context: Annotated[int, typer.Option(help="Context length in tokens (the book: 256).")] = 256,
-    text: Annotated[Optional[Path], typer.Option(help="The training text (default: The Verdict, shipped with gptbench).")] = None,
-    temperature: Annotated[float, typer.Option(help="Temperature of the closing sample (the book: 1.4).")] = 1.4,
-    top_k: Annotated[int, typer.Option(help="Top-k of the closing sample (the book: 25).")] = 25,
-    seed: Annotated[int, typer.Option(help="Seed for the weights, the shuffling and the sample (the book: 123).")] = 123,
+    context: Annotated[
+        int, typer.Option(help="Context length in tokens (the book: 256).", callback=checks.whole(1, CONTEXT_MAX))
+    ] = 256,
+    text: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="The training text (default: The Verdict, shipped with gptbench).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Temperature of the closing sample (the book: 1.4).", callback=checks.POSITIVE)
+    ] = 1.4,
+    top_k: Annotated[
+        int, typer.Option(help="Top-k of the closing sample (the book: 25).", callback=checks.whole(1, GPT2_VOCAB))
+    ] = 25,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the weights, the shuffling and the sample (the book: 123).", callback=checks.SEED)
+    ] = 123,
     label: opt.Label = "chapter5",
     out_dir: opt.OutDir = Path("reports"),
     as_json: opt.ReportJson = False,
@@ -42,8 +68,9 @@ def chapter5(
         raise GptbenchError(f"--model {model}: chapter 5 trains the book's GPTModel; choose a book-* preset (book-124m)")
     torch_device = resolve_device(device)
     path = str(text) if text is not None else str(THE_VERDICT)
-    settings = {"temperature": temperature, "top_k": top_k, "seed": seed, "context": context}
-    config = Chapter5Config(str(torch_device), path, model.lower(), epochs, **settings)
+    config = Chapter5Config(
+        str(torch_device), path, model.lower(), epochs, temperature=temperature, top_k=top_k, seed=seed, context=context
+    )
     with err.status("training…") as status:
 
         def on_eval(point: EpochLoss) -> None:
@@ -67,6 +94,7 @@ def print_summary(run: Run, report: Report) -> None:
     from gptbench.studies.chapter5 import BOOK_EPOCH_LOSSES, NOTEBOOK, PUBLISHED_TIMES
 
     c5, result = run.result.chapter5, run.result
+    assert c5 is not None, "a chapter-5 run's result carries its chapter-5 figures"
     accel = report.machine.accelerator
     here = accel.name or report.machine.cpu.model or accel.kind
     times = Table(

@@ -10,12 +10,14 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from gptbench.cli import checks
 from gptbench.cli.common import DECIDE, app, err, friendly, kept, out
 
 
 @app.command(rich_help_panel=DECIDE)
 @friendly
 def compare(
+    ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(help="Report files, folders of reports, or glob patterns.", show_default=False)],
     baseline: Annotated[
         Optional[str], typer.Option(help="The report (file, label or hostname) that is 1.00× (default: the slowest run).")
@@ -35,6 +37,8 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON instead of the table.")] = False,
 ) -> None:
     """Compare reports side by side: tokens/s, relative speed, MFU, memory, $ per billion tokens, FineWeb-10B hours."""
+    exports = any(path is not None for path in (csv_path, markdown_path, html_path))
+    checks.only_with(ctx, ("force",), exports, "--csv, --markdown or --html")
     # imported here, not at the top: pandas is only paid for by this command
     from gptbench.views import export, files
     from gptbench.views.compare import CompareOptions, parse_prices

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from gptbench.cli import checks
 from gptbench.cli.common import MEASURE, app, err, friendly, out
+
+DEVICE_KINDS = ("all", "cuda", "mps", "cpu")  # doctor.system.DEVICE_KINDS, kept here torch-free (a test holds them equal)
+
+if TYPE_CHECKING:  # types only: doctor's checks import torch
+    from gptbench.doctor.checks import Diagnosis
 
 MARKS = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]fail[/red]", "info": "[dim]info[/dim]"}
 
@@ -19,7 +25,11 @@ MARKS = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[r
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON instead of the table.")] = False,
     device: Annotated[
-        str, typer.Option(help="all, cuda, mps or cpu: which devices get the training-step, kernel and compile checks.")
+        str,
+        typer.Option(
+            help="all, cuda, mps or cpu: which devices get the training-step, kernel and compile checks.",
+            callback=checks.one_of(*DEVICE_KINDS),
+        ),
     ] = "all",
 ) -> None:
     """What this machine can do (devices, kernels, compile, NVML, links, CPU) and what would slow gptbench down."""
@@ -43,7 +53,7 @@ def doctor(
         raise typer.Exit(1)
 
 
-def doctor_table(diagnosis) -> Table:  # noqa: ANN001 - a Diagnosis; its module imports torch
+def doctor_table(diagnosis: Diagnosis) -> Table:
     """The checks, one line each, with what a non-ok line costs and how to fix it beneath the value."""
     table = Table(title="gptbench doctor", title_justify="left", show_lines=False)
     for name in ("where", "check", "", "what was found"):

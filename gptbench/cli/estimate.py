@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli.common import DECIDE, app, friendly, out, warn
 from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
@@ -23,35 +24,71 @@ from gptbench.reports.store import scan_reports
 @app.command(name="estimate", rich_help_panel=DECIDE)
 @friendly
 def estimate_command(
+    ctx: typer.Context,
     tokens: Annotated[str, typer.Option(help="10e9, 2.5B, 300M, fineweb-10b, or chinchilla (20 × the --model's parameters).")] = (
         "fineweb-10b"
     ),
-    epochs: Annotated[float, typer.Option(help="Passes over --tokens.")] = 1.0,
-    tokens_per_sec: Annotated[Optional[float], typer.Option(help="Use this throughput (global) instead of a report.")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over --tokens.", callback=checks.POSITIVE)] = 1.0,
+    tokens_per_sec: Annotated[
+        Optional[float], typer.Option(help="Use this throughput (global) instead of a report.", callback=checks.POSITIVE)
+    ] = None,
     report: Annotated[Optional[Path], typer.Option(help="A report file: its fastest ok run, or --run N.")] = None,
-    run: Annotated[Optional[int], typer.Option("--run", help="Which run of the report (0 = the first).")] = None,
+    run: Annotated[
+        Optional[int], typer.Option("--run", help="Which run of the report (0 = the first).", callback=checks.whole(0))
+    ] = None,
     reports_dir: Annotated[Path, typer.Option(help="Where to look for the newest report and for measurements.")] = Path(
         "reports"
     ),
     gpu: Annotated[
         Optional[str], typer.Option(help="A GPU from the spec table: measured if a report has it, else projected.")
     ] = None,
-    gpus: Annotated[Optional[int], typer.Option(help="GPUs for the run (default: as measured, or 1).")] = None,
-    scaling_efficiency: Annotated[
-        Optional[float], typer.Option(help="Multi-GPU efficiency in (0, 1] (default: measured, else plan's scaling model).")
+    gpus: Annotated[
+        Optional[int],
+        typer.Option(help="GPUs for the run (default: as measured, or 1).", callback=checks.whole(1, checks.GPUS_MAX)),
     ] = None,
-    price: Annotated[Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).")] = None,
-    price_per: Annotated[str, typer.Option(help="gpu or instance: what --price is for.")] = "gpu",
-    overhead: Annotated[float, typer.Option(help="Extra time for evaluation and checkpoints, as a fraction (0.1 = 10%).")] = 0.0,
+    scaling_efficiency: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Multi-GPU efficiency in (0, 1] (default: measured, else plan's scaling model).",
+            callback=checks.number(0, 1),
+        ),
+    ] = None,
+    price: Annotated[
+        Optional[float], typer.Option(help="$/hour, per GPU or per instance (--price-per).", callback=checks.POSITIVE)
+    ] = None,
+    price_per: Annotated[
+        str, typer.Option(help="gpu or instance: what --price is for.", callback=checks.one_of("gpu", "instance"))
+    ] = "gpu",
+    overhead: Annotated[
+        float,
+        typer.Option(
+            help="Extra time for evaluation and checkpoints, as a fraction (0.1 = 10%).",
+            callback=checks.number(0, 10, low_open=False, high_open=True),
+        ),
+    ] = 0.0,
     kwh_price: Annotated[
-        Optional[float], typer.Option(help="Electricity price, $/kWh: adds the power bill of a local run.")
+        Optional[float],
+        typer.Option(help="Electricity price, $/kWh: adds the power bill of a local run.", callback=checks.POSITIVE),
     ] = None,
     power_w: Annotated[
-        Optional[float], typer.Option(help="Average power of the whole machine in watts (default: measured, else board power).")
+        Optional[float],
+        typer.Option(
+            help="Average power of the whole machine in watts (default: measured, else board power).", callback=checks.POSITIVE
+        ),
     ] = None,
     model: Annotated[str, typer.Option(help="Preset for chinchilla and projections: tiny, 124m … 1558m, book-124m ….")] = "124m",
-    seq: Annotated[Optional[int], typer.Option(help="Sequence length for projections (default: the model's block size).")] = None,
-    batch: Annotated[int, typer.Option(help="Micro-batch size for projections and the memory-fit check.")] = 16,
+    seq: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Sequence length for projections (default: the model's block size).", callback=checks.whole(1, checks.SEQ_MAX)
+        ),
+    ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            help="Micro-batch size for projections and the memory-fit check.", callback=checks.whole(1, checks.BATCH_MAX)
+        ),
+    ] = 16,
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32 for projections.")] = "bf16",
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="Project a torch.compile'd step.")] = True,
     attention: Annotated[str, typer.Option(help="sdpa or naive, for projections.")] = "sdpa",
@@ -70,6 +107,10 @@ def estimate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
 ) -> None:
     """Hours and dollars for a whole run: from a report, a given tokens/s, or projected for hardware you don't have."""
+    checks.only_with(ctx, ("run",), tokens_per_sec is None and gpu is None and not catalog, "a report (--report or the newest)")
+    checks.only_with(ctx, ("catalog_file",), catalog, "--catalog")
+    checks.only_with(ctx, ("power_w",), kwh_price is not None, "--kwh-price")
+    checks.only_with(ctx, ("price_per",), price is not None, "--price")
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)), epochs=epochs)
     plan = RunPlan(total, how, gpus, scaling_efficiency, price, price_per, overhead, kwh_price, power_w)
     workload = with_switches(workload_for(model, seq, batch, dtype, compile, attention), gpus, shard, activation_checkpointing)

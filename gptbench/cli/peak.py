@@ -1,15 +1,14 @@
-"""`gptbench peak` (what the silicon delivers) and `gptbench suite` (the standard set of reports, in one go)."""
+"""`gptbench peak`: what the silicon delivers (matmul TFLOP/s per precision, memory bandwidth), written as a report."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, kept, out, say_unwritten
 from gptbench.cli.preload import prepare_allocator
@@ -89,7 +88,7 @@ def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True
     return Path(found[-1])
 
 
-BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.")]
+BudgetS = Annotated[float, typer.Option(help="Seconds spent timing each shape and precision.", callback=checks.SECONDS)]
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -105,66 +104,3 @@ def peak(
     """Achieved matmul TFLOP/s (bf16, fp16, tf32, fp32) and memory bandwidth; later runs in the same --out folder report MFU against it too ("% of achievable")."""  # noqa: E501
     prepare_allocator(allocator, device)
     measure_and_write_peak(device, budget_s, label, out_dir, as_json)
-
-
-@app.command(rich_help_panel=MEASURE)
-@friendly
-def suite(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the suite's reports.")] = Path("reports"),
-    device: opt.Device = "auto",
-    model: opt.Model = "124m",
-    seq: opt.Seq = None,
-    steps: Annotated[int, typer.Option(help="Measured steps of every run.")] = 20,
-    warmup: opt.Warmup = None,
-    memory_limit: opt.MemoryLimit = None,
-    headroom: opt.Headroom = 0.1,
-    max_batch: opt.MaxBatch = 256,
-    probe_step_limit_s: opt.ProbeStepLimit = opt.PROBE_STEP_LIMIT_S,
-    budget_s: BudgetS = 1.0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the suite's reports (peak, default, auto batch, ladder) as a JSON list.")
-    ] = False,
-    allocator: opt.Allocator = "auto",
-    threads: opt.Threads = None,
-) -> None:
-    """The standard set for a machine to send back: peak, the default run, the fastest batch that fits, the ladder."""
-    from gptbench.bench.config import resolve_config
-    from gptbench.bench.runner import new_report
-    from gptbench.bench.worker import run_in_subprocess
-    from gptbench.cli.run import finish_report, search_batch
-    from gptbench.cli.series import run_ladder
-    from gptbench.reports.store import load_report
-    from gptbench.views.summary import print_run_summary
-
-    prepare_allocator(allocator, device)
-    start = time.perf_counter()
-    config = resolve_config(
-        opt.run_options(device=device, model=model, seq=seq, steps=steps, warmup=warmup, allocator=allocator, threads=threads)
-    )
-    peak_path = peak_in_child(config.device, budget_s, out_dir, show=not as_json)
-    paths, reports = ([peak_path], [load_report(peak_path)]) if peak_path is not None else ([], [])
-    with err.status(f"run at the default configuration ({config.device})…"):
-        default_run = run_in_subprocess(config)
-    reports.append(new_report(config.torch_device, "suite-default", [default_run]))
-    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
-    if not as_json:
-        print_run_summary(out, reports[-1], default_run, paths[-1])
-    runs, stopped = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
-    reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
-    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
-    if not as_json:
-        print_run_summary(out, reports[-1], runs[0], paths[-1])
-    if stopped is not None:  # the finished candidates are written above; the ladder is not started
-        raise stopped
-    ok = [r for r in runs if r.result.status == "ok"]
-    largest = max(r.config.micro_batch for r in ok) if ok else None
-    # On a GPU the default configuration is the ladder's top rung: its runs are not measured twice.
-    measured = {config: default_run, **{dataclasses.replace(config, micro_batch=r.config.micro_batch): r for r in ok}}
-    reports.append(new_report(config.torch_device, "suite-ablate"))
-    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)  # None: not written
-    said = err if as_json else out  # with --json, stdout holds the JSON alone
-    said.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
-    for path in (p for p in paths if p is not None):
-        said.print(f"  {path}", soft_wrap=True, highlight=False)
-    if as_json:
-        out.print_json(json.dumps([r.to_dict() for r in reports]))

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli.common import DECIDE, app, friendly, kept, out, warn
 from gptbench.cloud.options import DEFAULT_TOKENS_PER_STEP, PlanRequest
 from gptbench.cloud.plan import make_plan
@@ -19,22 +20,42 @@ from gptbench.reports.store import scan_reports
 @app.command(name="plan", rich_help_panel=DECIDE)
 @friendly
 def plan_command(
+    ctx: typer.Context,
     tokens: Annotated[str, typer.Option(help="10e9, 2.5B, 300M, fineweb-10b, or chinchilla (20 × the --model's parameters).")] = (
         "fineweb-10b"
     ),
     model: Annotated[str, typer.Option(help="Preset: tiny, 124m … 1558m, book-124m ….")] = "124m",
-    seq: Annotated[Optional[int], typer.Option(help="Sequence length (default: the model's block size).")] = None,
+    seq: Annotated[
+        Optional[int],
+        typer.Option(help="Sequence length (default: the model's block size).", callback=checks.whole(1, checks.SEQ_MAX)),
+    ] = None,
     tokens_per_step: Annotated[
-        int, typer.Option(help="Tokens per optimizer step (micro-batch × seq × GPUs × accumulation).")
+        int,
+        typer.Option(help="Tokens per optimizer step (micro-batch × seq × GPUs × accumulation).", callback=checks.whole(1)),
     ] = DEFAULT_TOKENS_PER_STEP,
-    max_hours: Annotated[Optional[float], typer.Option(help="Deadline: the cheapest option that finishes within it.")] = None,
-    budget: Annotated[Optional[float], typer.Option(help="Budget in USD: the fastest option that costs no more.")] = None,
-    kwh_price: Annotated[Optional[float], typer.Option(help="Electricity $/kWh for the machines you own.")] = None,
-    power_w: Annotated[Optional[float], typer.Option(help="Your machine's whole draw in watts (default: measured).")] = None,
+    max_hours: Annotated[
+        Optional[float], typer.Option(help="Deadline: the cheapest option that finishes within it.", callback=checks.POSITIVE)
+    ] = None,
+    budget: Annotated[
+        Optional[float], typer.Option(help="Budget in USD: the fastest option that costs no more.", callback=checks.POSITIVE)
+    ] = None,
+    kwh_price: Annotated[
+        Optional[float], typer.Option(help="Electricity $/kWh for the machines you own.", callback=checks.POSITIVE)
+    ] = None,
+    power_w: Annotated[
+        Optional[float], typer.Option(help="Your machine's whole draw in watts (default: measured).", callback=checks.POSITIVE)
+    ] = None,
     gpu: Annotated[Optional[str], typer.Option(help="Only this GPU (a spec-table name); with --gpus, a machine to plan.")] = None,
-    gpus: Annotated[Optional[int], typer.Option(help="Only machines with this many GPUs.")] = None,
-    price: Annotated[Optional[float], typer.Option(help="$/GPU-hour for the --gpu X --gpus N machine.")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints (0: none); their writes are billed.")] = 1000,
+    gpus: Annotated[
+        Optional[int], typer.Option(help="Only machines with this many GPUs.", callback=checks.whole(1, checks.GPUS_MAX))
+    ] = None,
+    price: Annotated[
+        Optional[float], typer.Option(help="$/GPU-hour for the --gpu X --gpus N machine.", callback=checks.POSITIVE)
+    ] = None,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(help="Steps between checkpoints (0: none); their writes are billed.", callback=checks.whole(0)),
+    ] = 1000,
     data: Annotated[str, typer.Option(help="tokenize (bill tokenizing the corpus) or shards (already tokenized).")] = "tokenize",
     reports_dir: Annotated[Path, typer.Option(help="Reports of your own machines (and measurements of GPUs).")] = Path("reports"),
     catalog_file: Annotated[Optional[Path], typer.Option(help="Your own price catalog (same columns as prices.csv).")] = None,
@@ -46,6 +67,8 @@ def plan_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table (every option).")] = False,
 ) -> None:
     """Where and how to run a whole training run: every offer and your machines, the configuration that fits, ranked by cost."""
+    checks.only_with(ctx, ("power_w",), kwh_price is not None, "--kwh-price")
+    checks.only_with(ctx, ("force",), html is not None, "--html")
     from gptbench.views.files import check_targets, write_new
     from gptbench.views.plan import plan_view
     from gptbench.views.plan_html import to_html

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli.common import DATA, app, err, exit_for, friendly, out, say_unwritten
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def print_prepare_summary(result: PrepareResult, out_dir: Path) -> None:
 @app.command(rich_help_panel=DATA)
 @friendly
 def prepare(
+    ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(help="Parquet, jsonl or text files, folders, or quoted globs.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the shards (made if missing).")] = Path("shards"),
     name: Annotated[str, typer.Option(help="Shard name prefix: NAME_val_000000.bin, NAME_train_000001.bin, ...")] = "corpus",
@@ -71,17 +73,25 @@ def prepare(
     ] = None,
     shard_tokens: Annotated[str, typer.Option(help="Tokens per shard: 100M, 1e8, 2.5B, ...")] = "100M",
     workers: Annotated[
-        Optional[int], typer.Option(help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).")
+        Optional[int],
+        typer.Option(
+            help="Tokenizer processes (default: cores - 1, at least 1; 1 tokenizes in this process).",
+            callback=checks.whole(1, checks.CPUS_MAX),
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the folder's existing NAME shards.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON instead of the summary.")] = False,
 ) -> None:
     """Tokenize parquet (FineWeb), jsonl or text with GPT-2's BPE into llm.c-format token shards."""
-    from gptbench.data.corpus import parse_separator, resolve_inputs
+    from gptbench.data.corpus import input_format, parse_separator, resolve_inputs
     from gptbench.data.prepare import PrepareConfig, PrepareIncomplete, PrepareInterrupted, default_workers, parse_count
 
+    paths = resolve_inputs(inputs)
+    formats = {input_format(path) for path in paths}
+    checks.only_with(ctx, ("column",), bool(formats & {"parquet", "jsonl"}), "parquet or jsonl inputs")
+    checks.only_with(ctx, ("split_on",), "text" in formats, "text-file inputs")
     config = PrepareConfig(
-        inputs=resolve_inputs(inputs),
+        inputs=paths,
         out_dir=out_dir,
         name=name,
         column=column,

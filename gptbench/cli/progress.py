@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # types only: the command module is imported without torch
 @contextmanager
 def progress_display(enabled: bool) -> Iterator[Callable[[Progress], None]]:
     """A spinner with elapsed time during warm-up, then a bar over measured steps with live tok/s (stderr)."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar  # rich's display; `Progress` here is the harness's report of a step
 
     if not enabled:
         yield lambda _: None
@@ -32,7 +33,7 @@ def progress_display(enabled: bool) -> Iterator[Callable[[Progress], None]]:
         TimeElapsedColumn(),
         TextColumn("{task.fields[rate]}"),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Bar(*columns, console=err, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(p: Progress) -> None:

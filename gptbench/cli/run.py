@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gptbench.cli import ddp
+from gptbench.bench import ranks
+from gptbench.cli import checks, ddp
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, exit_for, friendly, kept, last_stop_signal, out
 from gptbench.cli.preload import prepare_allocator
@@ -17,19 +18,8 @@ from gptbench.errors import Stopped, signal_name, stop_signal
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
     from gptbench.bench.config import BenchConfig
-    from gptbench.reports.schema import Report, Run
+    from gptbench.reports.schema import Run
     from gptbench.studies.autobatch import Probe
-
-
-def finish_report(report: Report, out_dir: Path) -> Path:
-    """Attach this machine's measured peak (from `gptbench peak` in the same folder), then write the report."""
-    from gptbench.hardware.peak import attach_measured_peak, newest_peak_for
-    from gptbench.reports.store import write_report
-
-    peak = newest_peak_for(out_dir, report) if out_dir.is_dir() else None
-    for run in report.runs:
-        attach_measured_peak(run, peak)
-    return write_report(report, out_dir)
 
 
 @app.command(rich_help_panel=MEASURE)
@@ -76,25 +66,33 @@ def run(
     threads: opt.Threads = None,
     activation_checkpointing: opt.ActivationCheckpointing = False,
     shard: ddp.Shard = "none",
+    loss: opt.Loss = "standard",
+    compile_mode: opt.CompileMode = "default",
+    fp8: opt.Fp8 = False,
 ) -> None:
     """Train GPT-2 for a few steps, measure tokens/s, MFU and memory, and write a report."""
+    auto = batch is not None and batch.strip().lower() == "auto"
+    checks.only_with(ctx, opt.SEARCH_ONLY, auto, "--batch auto")
+    checks.only_with(ctx, opt.FACTORY_ONLY, model_factory is not None, "--model-factory")
     prepare_allocator(allocator, device)  # may restart this command with the allocator preloaded, before any work
     from gptbench.bench.config import resolve_config
-    from gptbench.bench.runner import new_report
+    from gptbench.bench.runner import finish_report, new_report
     from gptbench.reports.text import short
     from gptbench.views.summary import print_run_summary, run_json
 
-    auto = batch is not None and batch.strip().lower() == "auto"
     options = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad, seq=seq,
         batch=None if auto else opt.parse_batch(batch), grad_accum=grad_accum, dtype=dtype, compile=compile,
         attention=attention, adamw=adamw, tf32=tf32, data=data, warmup=warmup, steps=steps, lr=lr, seed=seed,
         model_factory=model_factory, model_arg=model_arg, vocab=vocab,
         allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing, shard=shard,
+        loss=loss, compile_mode=compile_mode, fp8=fp8,
     )  # fmt: skip
-    ddp.check_shard(shard, nproc)
-    config = resolve_config(ddp.placed(options))  # under torchrun: this rank's own GPU
-    if ddp.wanted(nproc, scaling, baseline_report):
+    ranks.check_shard(shard, nproc)
+    checks.only_with(ctx, ("dist_timeout",), ranks.wanted(nproc, scaling, baseline_report), "--nproc")
+    config = resolve_config(ranks.placed(options))  # under torchrun: this rank's own GPU
+    limit_gb = opt.memory_limit_gb(memory_limit, config.device)
+    if ranks.wanted(nproc, scaling, baseline_report):
         runs = ddp.measure_ranks(
             config, device, nproc, scaling, baseline_report,
             timeout_s=dist_timeout, batch_auto=auto, show=err.is_terminal or not as_json, label=label, ctx=ctx,
@@ -103,7 +101,7 @@ def run(
             return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
         stopped = None
     elif auto:
-        runs, stopped = search_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+        runs, stopped = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     else:
         runs, stopped = measure_once(config, err.is_terminal or not as_json)
     report = new_report(config.torch_device, label, runs)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from gptbench.cli import checks
 from gptbench.cli import options as opt
 from gptbench.cli.common import MEASURE, app, err, friendly, out, say_unwritten
 from gptbench.cli.preload import prepare_allocator
@@ -57,6 +58,7 @@ def run_series_with_status(
 @app.command(rich_help_panel=MEASURE)
 @friendly
 def sweep(
+    ctx: typer.Context,
     batch: Annotated[Optional[str], typer.Option(help="Micro-batches to try, e.g. 4,8,16.")] = None,
     seq: Annotated[Optional[str], typer.Option(help="Sequence lengths, e.g. 512,1024.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="Autocast dtypes, e.g. bf16,fp32.")] = None,
@@ -65,6 +67,11 @@ def sweep(
     activation_checkpointing: Annotated[
         Optional[str], typer.Option(help="Per-block activation checkpointing on, off, or on,off.")
     ] = None,
+    loss: Annotated[Optional[str], typer.Option(help="Losses, e.g. standard,chunked.")] = None,
+    compile_mode: Annotated[
+        Optional[str], typer.Option(help="torch.compile modes, e.g. default,max-autotune-no-cudagraphs.")
+    ] = None,
+    fp8: Annotated[Optional[str], typer.Option(help="FP8 linear layers on, off, or on,off.")] = None,
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     n_layer: opt.NLayer = None,
@@ -89,17 +96,21 @@ def sweep(
     threads: opt.Threads = None,
 ) -> None:
     """Measure the cross product of the given values, one run each; the fastest is marked."""
+    checks.only_with(ctx, opt.FACTORY_ONLY, model_factory is not None, "--model-factory")
     prepare_allocator(allocator, device)
     from gptbench.bench.runner import new_report
     from gptbench.studies.sweep import plan_sweep, sweep_items
 
     axes = {
         "micro_batch": opt.parse_list("batch", batch, int),
-        "seq_len": opt.parse_list("seq", seq, int),
+        "seq_len": opt.parse_list("seq", seq, int, checks.SEQ_MAX),
         "dtype": opt.parse_list("dtype", dtype, str),
         "compile": opt.parse_list("compile", compile, bool),
         "attention": opt.parse_list("attention", attention, str),
         "activation_checkpointing": opt.parse_list("activation-checkpointing", activation_checkpointing, bool),
+        "loss": opt.parse_list("loss", loss, str),
+        "compile_mode": opt.parse_list("compile-mode", compile_mode, str),
+        "fp8": opt.parse_list("fp8", fp8, bool),
     }
     base = opt.run_options(
         device=device, model=model, n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_pad=vocab_pad,
@@ -117,6 +128,7 @@ def sweep(
 @app.command(rich_help_panel=MEASURE)
 @friendly
 def ablate(
+    ctx: typer.Context,
     device: opt.Device = "auto",
     model: opt.Model = "124m",
     n_layer: opt.NLayer = None,
@@ -148,6 +160,8 @@ def ablate(
     activation_checkpointing: opt.ActivationCheckpointing = False,
 ) -> None:
     """The optimization ladder on this machine: each rung adds one change; tokens/s and speedups per rung."""
+    checks.only_with(ctx, opt.SEARCH_ONLY, batch_search, "--batch-search (the default)")
+    checks.only_with(ctx, opt.FACTORY_ONLY, model_factory is not None, "--model-factory")
     prepare_allocator(allocator, device)
     from gptbench.bench.config import resolve_config
     from gptbench.bench.runner import new_report
@@ -159,9 +173,10 @@ def ablate(
         allocator=allocator, threads=threads, activation_checkpointing=activation_checkpointing,
     )  # fmt: skip
     config = resolve_config(options)
+    limit_gb = opt.memory_limit_gb(memory_limit, config.device)
     largest = None
     if batch_search:
-        largest = find_largest_batch(config, opt.memory_limit_gb(memory_limit), headroom, max_batch, probe_step_limit_s)
+        largest = find_largest_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     report = new_report(config.torch_device, label)
     run_ladder(config, report, out_dir, largest, fit_batch=batch is None, table=not as_json)
     if as_json:
@@ -173,7 +188,7 @@ def find_largest_batch(
 ) -> int:
     """The batch search at the top of the ladder's configuration, with a spinner and the probes table."""
     from gptbench.studies.ablate import final_config
-    from gptbench.studies.autobatch import AutoBatch, find_largest, search_bounds
+    from gptbench.studies.autobatch import AutoBatch, find_largest, search_bounds, why_largest
     from gptbench.views.tables import probes_table
 
     bound, source, limits = search_bounds(config.device, memory_limit_gb, headroom, max_batch, step_limit_s)
@@ -186,7 +201,7 @@ def find_largest_batch(
             limits,
         )
     err.print(probes_table(AutoBatch(bound, source, probes, largest, [], limits)))
-    err.print(f"largest micro-batch that fits: {largest}", highlight=False)
+    err.print(f"micro-batch {largest}: {why_largest(probes, largest, max_batch)}", highlight=False)
     return largest
 
 

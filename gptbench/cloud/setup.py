@@ -60,7 +60,7 @@ class Setup:
     def hours(self) -> float:
         return (self.compile_s + self.prepare_s + self.checkpoint_s) / 3600
 
-    def to_dict(self) -> dict[str, float | int | str]:
+    def to_dict(self) -> dict[str, float | int | str | None]:
         """The parts as JSON-ready data."""
         return {
             "compile_s": self.compile_s,

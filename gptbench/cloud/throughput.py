@@ -76,8 +76,9 @@ def _raw_result(raw: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def _positive(value: object, upper: float | None = None) -> float | None:  # a raw JSON value, checked here
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and (upper is None or value <= upper)
-    return float(value) if ok else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return float(value) if value > 0 and (upper is None or value <= upper) else None
 
 
 def from_run(path: Path, report: Report, raw: dict[str, Any], index: int, specs_path: str | Path | None = None) -> Throughput:
@@ -162,11 +163,17 @@ def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[s
         ("tied head", w.tied_head, bool(tied)),
         ("activation checkpointing", w.activation_checkpointing, c.activation_checkpointing),  # recompute costs time
         ("sharding", w.sharding, c.shard),  # ZeRO-1 and FSDP2 add communication
+        # The workload is always the plain trainer's: a run with the frontier's switches is not its measurement.
+        ("loss", "standard", c.loss),
+        ("compile mode", "default", c.compile_mode if c.compile else "default"),
+        ("FP8", False, c.fp8),
     ]
     return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
 
 
-def _runs_on(spec: GpuSpec, folder: str | Path, specs_path: str | Path | None) -> Iterator[tuple[Path, Report, dict, int]]:
+def _runs_on(
+    spec: GpuSpec, folder: str | Path, specs_path: str | Path | None
+) -> Iterator[tuple[Path, Report, dict[str, Any], int]]:
     """Every ok run in `folder` measured on this GPU: (path, report, raw JSON, run index)."""
     for path in find_reports(folder):
         try:

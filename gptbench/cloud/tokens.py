@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS
@@ -29,6 +30,9 @@ def parse_tokens(text: str, n_params: int | None = None, epochs: float = 1.0) ->
         tokens, how = _number(text), f"{text.strip()}"
     if epochs != 1:
         how += f" × {epochs:g} epochs"
+    if not (math.isfinite(tokens * epochs) and tokens * epochs >= 1):
+        times = "" if epochs == 1 else f" × --epochs {epochs:g}"
+        raise GptbenchError(f"--tokens {text.strip()}{times}: give a finite count of at least 1 token")
     return tokens * epochs, how
 
 

@@ -12,9 +12,9 @@ import glob
 import gzip
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from io import BufferedReader
 from pathlib import Path
-from typing import IO
 
 from gptbench.errors import GptbenchError
 
@@ -90,7 +90,7 @@ def split_long(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+def _open_binary(path: Path) -> tuple[gzip.GzipFile | BufferedReader, BufferedReader]:
     """(the stream to read, the raw file whose position measures progress)."""
     raw = open(path, "rb")  # noqa: SIM115  (closed by the caller, with the stream)
     return (gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw), raw
@@ -167,7 +167,7 @@ def _parquet_docs(path: Path, column: str) -> Iterator[tuple[str, bool, int]]:
         raise GptbenchError(f"{path}: cannot read as parquet ({e})") from e
 
 
-def read_documents(path: Path, column: str, split_on: str | None, limit: int) -> Iterator[tuple[str, bool, int]]:
+def read_documents(path: Path, column: str, split_on: str | None, limit: int) -> Generator[tuple[str, bool, int], None, None]:
     """(text, starts a document, bytes of `path` read so far) for each document in `path`, or each piece of a
     document where a text file's would otherwise sit in memory whole (pieces of at most about `limit` characters)."""
     fmt = input_format(path)

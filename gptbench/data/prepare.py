@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
@@ -117,7 +117,7 @@ class PrepareResult:
     def tokens_per_sec(self) -> float:
         return _rate(self.tokens, self.elapsed_s)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """`prepare --json`: the shards as paths, the counts, and the rate."""
         return {
             "schema": "gptbench.prepare/1",
@@ -147,7 +147,7 @@ class PrepareInterrupted(KeyboardInterrupt):
         self.shards, self.signum = shards, signum  # the stop signal: SIGINT (Ctrl-C) or SIGTERM
 
 
-def _documents(path: Path, config: PrepareConfig) -> Iterator[tuple[str, bool, int]]:
+def _documents(path: Path, config: PrepareConfig) -> Generator[tuple[str, bool, int], None, None]:
     return read_documents(path, config.column, config.split_on, config.batch_chars)
 
 
@@ -209,7 +209,7 @@ def start_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def _tokenized(batches: Iterator[tuple[list[Piece], int]], workers: int) -> Iterator[tuple[np.ndarray, int, int]]:
+def _tokenized(batches: Iterator[tuple[list[Piece], int]], workers: int) -> Generator[tuple[np.ndarray, int, int], None, None]:
     """(ids, documents, bytes read) per batch, in input order; at most 2 batches per worker are in flight."""
     if workers == 1:
         for pieces, pos in batches:

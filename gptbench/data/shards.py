@@ -49,7 +49,7 @@ def read_shard(path: str | Path) -> np.memmap:
             f"{path}: shard is truncated or corrupt: header says {count} tokens ({expected} bytes), file has {size} bytes"
         )
     if count == 0:
-        return np.zeros(0, dtype=TOKEN_DTYPE).view(np.memmap)  # type: ignore[return-value]
+        return np.zeros(0, dtype=TOKEN_DTYPE).view(np.memmap)
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES, shape=(count,))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from gptbench.errors import innermost_message
 
@@ -28,7 +29,7 @@ class Diagnosis:
     can_run: bool = True  # False only when gptbench could not measure anything here
     elapsed_s: float = 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"schema": "gptbench.doctor/1", **asdict(self)}
 
 

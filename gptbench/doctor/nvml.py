@@ -4,15 +4,12 @@ reference's (docs.nvmlDeviceGet*: milliwatts, millijoules, PCIe generation and l
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from gptbench.doctor.checks import FAIL, INFO, OK, WARN, Check
 from gptbench.hardware import nvml as nvml_lib
+from gptbench.hardware.nvml import Nvml, NvmlHandle
 
-# `nvml` is the pynvml module or a test's stand-in with the same functions, and a handle is NVML's opaque device
-# pointer (pynvml's c_nvmlDevice_t): both are typed Any, honestly.
 NVLINK_MAX_LINKS = 18  # NVML_NVLINK_MAX_LINKS in nvml.h (Hopper has 18)
 
 
@@ -34,7 +31,7 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def device_checks(nvml: Any, device: torch.device) -> list[Check]:
+def device_checks(nvml: Nvml, device: torch.device) -> list[Check]:
     """The NVML device that matches `device` (by UUID), and what it says about power, clocks and links."""
     area = str(device)
     handle = nvml_lib.nvml_handle(device)
@@ -51,7 +48,7 @@ def device_checks(nvml: Any, device: torch.device) -> list[Check]:
     return checks
 
 
-def _energy(nvml: Any, handle: Any, area: str) -> Check:
+def _energy(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     try:
         nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
     except Exception as e:  # noqa: BLE001
@@ -59,7 +56,7 @@ def _energy(nvml: Any, handle: Any, area: str) -> Check:
     return Check(area, "energy counter", OK, "present: J/token from the counter")
 
 
-def _power_limit(nvml: Any, handle: Any, area: str) -> Check:
+def _power_limit(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     limit = nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000
     default = nvml.nvmlDeviceGetPowerManagementDefaultLimit(handle) / 1000
     if limit < 0.98 * default:
@@ -68,7 +65,7 @@ def _power_limit(nvml: Any, handle: Any, area: str) -> Check:
     return Check(area, "power limit", OK, f"{limit:.0f} W (default {default:.0f} W)")
 
 
-def _clock_reasons(nvml: Any, handle: Any, area: str) -> Check:
+def _clock_reasons(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     from gptbench.bench.telemetry import COSTLY_MASK, clock_reasons_reader, reason_names
 
     mask = int(clock_reasons_reader(nvml, handle)(handle))
@@ -79,7 +76,7 @@ def _clock_reasons(nvml: Any, handle: Any, area: str) -> Check:
     return Check(area, "clock limits now", OK, ", ".join(reason_names(mask)) or "none")
 
 
-def _others(nvml: Any, handle: Any, area: str) -> Check:
+def _others(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     from gptbench.bench.contention import gpu_snapshot
 
     others, utilization, _ = gpu_snapshot(nvml, handle)
@@ -90,7 +87,7 @@ def _others(nvml: Any, handle: Any, area: str) -> Check:
     return Check(area, "other processes", OK, "none")
 
 
-def _pcie(nvml: Any, handle: Any, area: str) -> Check:
+def _pcie(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     gen, width = nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle), nvml.nvmlDeviceGetCurrPcieLinkWidth(handle)
     max_gen, max_width = nvml.nvmlDeviceGetMaxPcieLinkGeneration(handle), nvml.nvmlDeviceGetMaxPcieLinkWidth(handle)
     value = f"gen{gen} x{width} (the link can do gen{max_gen} x{max_width})"
@@ -101,7 +98,7 @@ def _pcie(nvml: Any, handle: Any, area: str) -> Check:
     return Check(area, "PCIe link", OK, value, note)
 
 
-def _nvlink(nvml: Any, handle: Any, area: str) -> Check:
+def _nvlink(nvml: Nvml, handle: NvmlHandle, area: str) -> Check:
     active = 0
     for link in range(NVLINK_MAX_LINKS):
         try:

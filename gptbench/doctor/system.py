@@ -8,6 +8,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import torch
 
@@ -246,8 +247,8 @@ def diagnose(on_check: Callable[[Check], None] | None = None, kind: str = "all")
             if on_check:
                 on_check(c)
 
-    for found in _all_checks(nvml_checks, kind):
-        add(found)
+    for checks in _all_checks(nvml_checks, kind):
+        add(checks)
     ran = [c for c in diagnosis.checks if c.name == "training step"]
     diagnosis.can_run = any(c.status == OK for c in ran)
     diagnosis.elapsed_s = round(time.perf_counter() - start, 1)
@@ -264,13 +265,13 @@ def _all_checks(nvml_checks: Callable[[list[torch.device]], list[Check]], kind: 
     for device in (d for d in found if kind in ("all", d.type)):
         area = str(device)
         if device.type == "cuda":
-            yield guarded(area, "GPU", lambda d=device: cuda_device(d))
+            yield guarded(area, "GPU", partial(cuda_device, device))
         if device.type == "mps":
-            yield guarded(area, "MPS", lambda d=device: mps_device(d))
-        yield guarded(area, "training step", lambda d=device: smoke(d))
-        yield guarded(area, "SDPA kernels", lambda d=device: sdpa_backends(d))
-        yield guarded(area, "fused AdamW", lambda d=device: fused_adamw(d))
-        yield guarded(area, "torch.compile", lambda d=device: compile_check(d))
+            yield guarded(area, "MPS", partial(mps_device, device))
+        yield guarded(area, "training step", partial(smoke, device))
+        yield guarded(area, "SDPA kernels", partial(sdpa_backends, device))
+        yield guarded(area, "fused AdamW", partial(fused_adamw, device))
+        yield guarded(area, "torch.compile", partial(compile_check, device))
     yield guarded("nvml", "NVML", lambda: nvml_checks([d for d in found if d.type == "cuda"]))
     yield guarded("host", "CPU", cpu)
     yield guarded("host", "allocator", allocator)

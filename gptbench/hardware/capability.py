@@ -20,6 +20,10 @@ from gptbench.errors import first_line
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 AMPERE = (8, 0)  # sm80: bf16 and TF32 tensor cores (NVIDIA Ampere architecture whitepaper, 2020)
+# sm89 (Ada) and sm90 (Hopper): FP8 tensor cores (NVIDIA Ada Lovelace and H100 architecture whitepapers, 2022);
+# torchao's float8 training asks for the same (torchao/utils.py is_sm_at_least_89).
+FP8_CAPABILITY = (8, 9)
+FP8_INSTALL = "pip install 'gptbench[fp8]' (torchao, built for your torch: 0.17 for torch 2.11)"
 
 
 def capability(device: torch.device) -> tuple[int, int]:
@@ -124,6 +128,45 @@ def compile_problem(device: torch.device) -> str | None:
     if device.type == "cuda" and not python_headers():
         return "Python's C headers (Python.h) are missing; Triton builds its launcher against them: apt-get install python3-dev"
     return None
+
+
+def fp8_problem(device: torch.device) -> str | None:
+    """None when torchao's float8 training can run on `device`; else why not, in words a user can act on.
+    Decided from the capability and whether torchao is installed, without importing it or touching the GPU."""
+    if device.type != "cuda":
+        return (
+            "FP8 training needs an NVIDIA GPU with FP8 tensor cores (compute capability 8.9 or newer: Ada, Hopper, "
+            f"Blackwell); this run is on {device.type.upper()}"
+        )
+    major, minor = capability(device)
+    if (major, minor) < FP8_CAPABILITY:
+        name = torch.cuda.get_device_name(device)
+        return f"{name} (sm{major}{minor}) has no FP8 tensor cores: they need compute capability 8.9 or newer (Ada, Hopper)"
+    if not _installed("torchao"):
+        return f"torchao is not installed: {FP8_INSTALL}"
+    return None
+
+
+def loss_problem(loss: str, device: torch.device) -> str | None:
+    """None when the loss `loss` can run on `device`: gptbench's own (standard, chunked) everywhere; a library's fused
+    kernel (liger, cce: Triton) only on CUDA and where the library is installed."""
+    from gptbench.model.loss import LIBRARY_LOSSES
+
+    module = LIBRARY_LOSSES.get(loss)
+    if module is None:
+        return None
+    package = module.replace("_", "-")
+    if device.type != "cuda":
+        return f"{package}'s kernels are written in Triton for CUDA GPUs; this run is on {device.type.upper()}"
+    if not _installed(module):
+        return f"{package} is not installed: pip install {package} (or use --loss chunked, gptbench's own)"
+    return None
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _has_triton() -> bool:

@@ -29,10 +29,24 @@ def cpu_model() -> str | None:
 
 
 def _memory_gb() -> float | None:
+    physical = physical_memory_gb()
+    return None if physical is None else round(physical, 1)
+
+
+def physical_memory_gb() -> float | None:
+    """This machine's RAM in GB (1e9 bytes), or None where the OS does not say."""
     try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB, 1)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def memory_capacity_gb(device: str) -> tuple[float | None, str]:
+    """All the memory a run on `device` (resolved: cpu, cuda:N, mps) could ever use, and what it is: a CUDA GPU's own
+    memory, else this machine's RAM (MPS shares it)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(device).total_memory / GB, f"memory on {device}"
+    return physical_memory_gb(), "physical memory (RAM) on this machine"
 
 
 def _version(package: str) -> str | None:

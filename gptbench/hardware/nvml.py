@@ -4,12 +4,60 @@ means no NVML figures, never a failed run."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
+# torch's _CudaDeviceProperties, or a test's stand-in: its uuid and PCI ids are read with getattr (older torch lacks some).
+CudaProps = object
 
-def init_nvml() -> tuple[Any, str | None]:
+
+class NvmlHandle(Protocol):
+    """NVML's device handle (pynvml's c_nvmlDevice_t pointer): opaque, only ever handed back to NVML."""
+
+
+class MemoryInfo(Protocol):
+    used: int  # bytes in use on the whole device, all processes
+
+
+class Utilization(Protocol):
+    gpu: int  # percent of the last sample period in which a kernel ran
+
+
+class ProcessInfo(Protocol):
+    pid: int  # the host's PID inside a container; `usedGpuMemory` is read with getattr (absent on old drivers)
+
+
+class Nvml(Protocol):
+    """The part of pynvml gptbench calls (nvidia-ml-py ships no type information), or a test's stand-in with the same
+    functions. Names and units are the NVML API reference's: milliwatts, millijoules, MHz, degrees C."""
+
+    def nvmlInit(self) -> None: ...
+    def nvmlSystemGetDriverVersion(self) -> str | bytes: ...
+    def nvmlSystemGetNVMLVersion(self) -> str | bytes: ...
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> NvmlHandle: ...
+    def nvmlDeviceGetHandleByPciBusId(self, bus_id: str) -> NvmlHandle: ...
+    def nvmlDeviceGetUUID(self, handle: NvmlHandle) -> str | bytes: ...
+    def nvmlDeviceGetName(self, handle: NvmlHandle) -> str | bytes: ...
+    def nvmlDeviceGetMemoryInfo(self, handle: NvmlHandle) -> MemoryInfo: ...
+    def nvmlDeviceGetUtilizationRates(self, handle: NvmlHandle) -> Utilization: ...
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: NvmlHandle) -> Sequence[ProcessInfo]: ...
+    def nvmlDeviceGetPowerUsage(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetClockInfo(self, handle: NvmlHandle, clock: int) -> int: ...
+    def nvmlDeviceGetTemperature(self, handle: NvmlHandle, sensor: int) -> int: ...
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetMaxPcieLinkWidth(self, handle: NvmlHandle) -> int: ...
+    def nvmlDeviceGetNvLinkState(self, handle: NvmlHandle, link: int) -> int: ...
+
+
+def init_nvml() -> tuple[Nvml | None, str | None]:
     """(the pynvml module, None) with NVML initialised, or (None, why not). nvmlInit is reference-counted and
     may be called again in the same process (NVML API reference, nvmlInit_v2), so every reader calls this."""
     try:
@@ -31,7 +79,7 @@ def nvml_missing_reason() -> str:
     return why or "NVML not available: NVML did not find this GPU by its PCI bus id"
 
 
-def nvml_handle(device: torch.device):  # noqa: ANN201 - pynvml's handle type is opaque
+def nvml_handle(device: torch.device) -> NvmlHandle | None:
     """The NVML handle of a CUDA device, or None. Matched by UUID (`"GPU-" + str(props.uuid)`, the form
     nvmlDeviceGetHandleByUUID takes), else by PCI bus id: never by index, because NVML numbers every GPU of the
     machine and ignores CUDA_VISIBLE_DEVICES, so CUDA's device 0 can be NVML's device 3."""
@@ -44,13 +92,14 @@ def nvml_handle(device: torch.device):  # noqa: ANN201 - pynvml's handle type is
         return None
     for lookup, key in nvml_keys(props):
         try:
-            return getattr(pynvml, lookup)(key)
+            handle: NvmlHandle = getattr(pynvml, lookup)(key)
+            return handle
         except Exception:  # noqa: S112 - try the next way of naming the device
             continue
     return None
 
 
-def nvml_keys(props) -> list[tuple[str, str]]:  # noqa: ANN001 - torch's _CudaDeviceProperties
+def nvml_keys(props: CudaProps) -> list[tuple[str, str]]:
     """The NVML lookups that find `props`'s device, most exact first: (pynvml function name, its argument)."""
     keys = []
     uuid = getattr(props, "uuid", None)
@@ -72,12 +121,12 @@ def parse_pci_bus_id(text: str | bytes) -> tuple[int, int, int]:
     return int(domain, 16), int(bus, 16), int(rest.split(".")[0], 16)
 
 
-def cuda_pci_address(props) -> tuple[int, int, int]:  # noqa: ANN001 - torch's _CudaDeviceProperties
+def cuda_pci_address(props: CudaProps) -> tuple[int, int, int]:
     """(domain, bus, device) of a CUDA device, from torch's device properties."""
     return getattr(props, "pci_domain_id", 0), getattr(props, "pci_bus_id", 0), getattr(props, "pci_device_id", 0)
 
 
-def pci_mismatch(nvml_bus_id: str | bytes | None, props) -> str | None:  # noqa: ANN001
+def pci_mismatch(nvml_bus_id: str | bytes | None, props: CudaProps) -> str | None:
     """None when NVML's device (its `nvmlDeviceGetPciInfo(handle).busId`) sits at the CUDA device's PCI address, else
     why not: the one check that the handle names the GPU the run uses, whatever key found it."""
     cuda = "{:08X}:{:02X}:{:02X}".format(*cuda_pci_address(props))
@@ -94,9 +143,9 @@ def pci_mismatch(nvml_bus_id: str | bytes | None, props) -> str | None:  # noqa:
 def nvml_used_bytes(device: torch.device) -> int | None:
     """Memory in use on the whole device (all processes) per NVML, or None where NVML does not answer."""
     handle = nvml_handle(device)
-    if handle is None:
-        return None
     pynvml, _ = init_nvml()
+    if handle is None or pynvml is None:
+        return None
     try:
         return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
     except Exception:
@@ -105,8 +154,8 @@ def nvml_used_bytes(device: torch.device) -> int | None:
 
 def driver_version(device: torch.device) -> str | None:
     """The NVIDIA driver's version as NVML reports it, or None where NVML does not answer for `device`."""
-    if nvml_handle(device) is None:
-        return None
     pynvml, _ = init_nvml()
+    if nvml_handle(device) is None or pynvml is None:
+        return None
     driver = pynvml.nvmlSystemGetDriverVersion()
     return driver.decode() if isinstance(driver, bytes) else driver

@@ -104,8 +104,8 @@ def find_gpu(name: str, path: str | Path | None = None) -> GpuSpec:
     for spec in gpu_specs(path):
         if key == spec.name or key in spec.aliases:
             return spec
-    spec = match_device(name, path)
-    if spec is None:
+    matched = match_device(name, path)
+    if matched is None:
         names = ", ".join(s.name for s in gpu_specs(path))
         raise GptbenchError(f"unknown GPU {name!r}; known GPUs: {names}")
-    return spec
+    return matched

@@ -47,7 +47,7 @@ def cores_from_sysfs(cpus: Iterable[int], read: Callable[[Path], str | None] = _
 
 def cores_from_cpuinfo(cpus: Iterable[int], text: str) -> int | None:
     """Distinct (physical id, core id) pairs among `cpus` in /proc/cpuinfo's text; None if it does not say."""
-    wanted, cores, fields = set(cpus), set(), {}
+    wanted, cores, fields = set(cpus), set[tuple[str, str]](), dict[str, str]()
     for line in [*text.splitlines(), ""]:
         if not line.strip():  # a blank line ends one processor's block
             if {"processor", "core id"} <= fields.keys() and int(fields["processor"]) in wanted:

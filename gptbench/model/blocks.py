@@ -27,12 +27,13 @@ HOW_TO_MARK = (
 )
 
 
-def _at(module: Any, path: str) -> Any:
+def _at(module: object, path: str) -> object:
+    found: object = module
     for name in path.split("."):
-        module = getattr(module, name, None)
-        if module is None:
+        found = getattr(found, name, None)
+        if found is None:
             return None
-    return module
+    return found
 
 
 def find_blocks(model: nn.Module) -> list[nn.Module]:

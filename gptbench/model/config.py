@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gptbench.errors import GptbenchError
 
@@ -46,7 +47,7 @@ class GPTConfig:
         key = name.lower()
         if key not in PRESETS:
             raise GptbenchError(f"unknown model preset {name!r}; choose one of: {', '.join(PRESETS)}")
-        chosen = {k: v for k, v in overrides.items() if v is not None}
+        chosen: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         config = PRESETS[key]
         return replace(config, **chosen) if chosen else config
 
@@ -67,7 +68,7 @@ class GPTConfig:
 
 BOOK_PREFIX = "book-"
 # The book's GPTModel at GPT-2's four sizes: untied head, no qkv bias, dropout 0.1, PyTorch's default init.
-_BOOK = {"tie_head": False, "qkv_bias": False, "dropout": 0.1, "gpt2_init": False}
+_BOOK: dict[str, Any] = {"tie_head": False, "qkv_bias": False, "dropout": 0.1, "gpt2_init": False}
 
 # The four GPT-2 sizes (Radford et al. 2019, table 2) and a tiny one that keeps tests to seconds.
 PRESETS: dict[str, GPTConfig] = {

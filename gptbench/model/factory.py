@@ -167,7 +167,7 @@ def inspect_factory(spec: str, args: tuple[str, ...]) -> tuple[ModelFactory, int
             model = build_module(factory)
     except GptbenchError:  # some modules cannot be built on meta tensors: build it for real (a real error stands)
         model = build_module(factory)
-    shape = {f: exposed(model, f) or 0 for f in ("n_layer", "n_head", "n_embd")}
+    shape: dict[str, Any] = {f: exposed(model, f) or 0 for f in ("n_layer", "n_head", "n_embd")}
     n_params = sum(p.numel() for p in model.parameters())
     resolved = replace(factory, **shape, n_params=n_params, n_blocks=len(find_blocks(model)))
     return resolved, exposed(model, "vocab_size"), exposed(model, "block_size")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptbench.model.config import GPTConfig
+from gptbench.model.loss import CHUNK_TOKENS, LOSSES, chunked_lm_loss, library_lm_loss
 
 ATTENTION_BACKENDS = ("sdpa", "naive")
 
@@ -22,6 +23,8 @@ def dropout(p: float) -> nn.Module:
 
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; `sdpa` uses torch's fused kernels (flash where available)."""
+
+    mask: torch.Tensor  # the `naive` form's buffer
 
     def __init__(self, config: GPTConfig, attention: str) -> None:
         super().__init__()
@@ -79,11 +82,14 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """GPT-2 language model: `forward(idx)` returns the logits, `forward(idx, targets)` the mean cross-entropy."""
 
-    def __init__(self, config: GPTConfig, attention: str = "sdpa") -> None:
+    def __init__(self, config: GPTConfig, attention: str = "sdpa", loss: str = "standard") -> None:
         super().__init__()
         if attention not in ATTENTION_BACKENDS:
             raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {attention!r}")
-        self.config = config
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.config, self.loss = config, loss
+        self.loss_chunk = CHUNK_TOKENS  # tokens per chunk of logits with loss="chunked"
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = dropout(config.dropout)
@@ -114,7 +120,12 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))
+        x = self.ln_f(x)
+        if targets is not None and self.loss == "chunked":  # the same loss, one chunk of logits at a time
+            return chunked_lm_loss(x, self.lm_head.weight, targets, self.loss_chunk)
+        if targets is not None and self.loss != "standard":
+            return library_lm_loss(self.loss, x, self.lm_head.weight, targets)
+        logits = self.lm_head(x)
         if targets is None:
             return logits
         # Only the loss leaves: a caller holding the logits (B x T x vocab, the largest activation) through the

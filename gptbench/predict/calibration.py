@@ -9,10 +9,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
-from gptbench.predict.projection import MEMORY_EFFICIENCY, Efficiencies, op_time_s, peak_for_workload, project, weighted_ops
+from gptbench.predict.projection import MEMORY_EFFICIENCY, Efficiencies, Op, op_time_s, peak_for_workload, project, weighted_ops
 from gptbench.predict.workload import Workload, workload_of
 from gptbench.reports.schema import RunConfig
 from gptbench.reports.store import find_reports, load_report
@@ -66,7 +67,8 @@ def _flag(text: str) -> bool:
 
 
 def _published(row: dict[str, str]) -> CalibrationPoint:
-    ints = {k: int(row[k]) for k in ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum")}
+    shape = ("n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum")
+    ints: dict[str, Any] = {k: int(row[k]) for k in shape}
     workload = Workload(
         **ints,
         dtype=row["dtype"],
@@ -182,7 +184,7 @@ def projected_per_gpu(point: CalibrationPoint, eff: Efficiencies, specs_path: st
     return project(point.workload, find_gpu(point.gpu, specs_path), eff).tokens_per_sec
 
 
-Prepared = tuple[list, float, float, float, float, float]
+Prepared = tuple[list[tuple[Op, float]], float, float, int, float, float]
 
 
 def _prepared(points: Iterable[CalibrationPoint], specs_path: str | Path | None) -> list[Prepared]:

@@ -105,7 +105,7 @@ def parse_ledger(text: str, path: Path = Path("predictions.csv")) -> list[Entry]
         optional = {c: _number(path, line, c, row[c], optional=True) for c in ("measured", "ln_error")}
         text_fields = {c: row[c] for c in COLUMNS if c not in numbers and c not in optional}
         for c in ("measured_utc", "measured_report"):
-            text_fields[c] = text_fields[c] or None  # type: ignore[assignment]  # empty -> not measured yet
+            text_fields[c] = text_fields[c] or None  # empty -> not measured yet
         entries.append(Entry(**text_fields, **numbers, **optional))  # type: ignore[arg-type]  # checked above
     return entries
 
@@ -138,7 +138,7 @@ def parse_configuration(text: str) -> dict[str, str]:
     pairs = [token.split("=", 1) for token in text.split()]
     if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
         raise GptbenchError(f"configuration {text!r}: write key=value tokens separated by spaces")
-    return dict(pairs)  # type: ignore[arg-type]  # pairs of two, checked above
+    return dict(pairs)  # pairs of two, checked above
 
 
 def _text(value: object) -> str:

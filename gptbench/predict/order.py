@@ -75,6 +75,8 @@ def _measured(spec: GpuSpec, w: Workload, same: Sequence[CalibrationPoint]) -> S
     """Step 1: the median of the measurements at this configuration; the band their spread or the run's p10-p90."""
     rates = [p.tokens_per_sec for p in same]
     rate = statistics.median(rates)
+    low: float | None
+    high: float | None
     if len(same) > 1:
         low = min(p.tokens_per_sec_p10 or p.tokens_per_sec for p in same)
         high = max(p.tokens_per_sec_p90 or p.tokens_per_sec for p in same)

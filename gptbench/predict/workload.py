@@ -139,7 +139,7 @@ def memory_breakdown(w: Workload) -> MemoryBreakdown:
     Activation checkpointing keeps each block's input (the residual stream) and recomputes one block at a time."""
     n = w.world_size
     p, wb, a, r, c = w.n_params, w.weight_bytes, w.act_bytes, w.resid_bytes, w.n_embd
-    weights, grads, moments = p * wb, p * wb, 2 * p * wb  # all in the weights' dtype
+    weights, grads, moments = float(p * wb), float(p * wb), float(2 * p * wb)  # all in the weights' dtype
     extra = 0.0
     if w.sharding == "full":
         weights, grads, moments = weights / n, grads / n, moments / n

@@ -10,7 +10,10 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SCHEMA = "gptbench.report/1"
 KNOWN_SCHEMAS = (SCHEMA,)
@@ -107,6 +110,10 @@ class RunConfig:
     activation_checkpointing: bool = False  # each transformer block recomputed in backward (torch.utils.checkpoint)
     shard: str = "none"  # none (DDP or one process) | optimizer (ZeRO-1) | full (FSDP2)
     micro_batch_basis: str | None = None  # why this micro-batch where gptbench chose it (a CUDA GPU's memory); None: given
+    # Added with issue 29; reports without them ran with the full logits, torch.compile's default mode, no FP8.
+    loss: str = "standard"  # LM head + cross-entropy: standard (full logits) | chunked | liger | cce
+    compile_mode: str = "default"  # torch.compile's mode, where compile is on
+    fp8: bool = False  # the blocks' linear layers in FP8 (torchao float8 training), the rest in bf16
 
     @property
     def adamw_impl(self) -> str:
@@ -309,7 +316,7 @@ class Report:
         return build(cls, data)
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def build(cls: type[T], data: object) -> T:
@@ -329,7 +336,7 @@ def _convert(hint: Any, value: Any) -> Any:  # Any: a typing hint (X | None, lis
         return None
     if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
         (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value)
     if typing.get_origin(hint) is list:
         (item,) = typing.get_args(hint)

@@ -37,13 +37,23 @@ def describe_config(run: Run) -> str:
         f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
         f"seq {c.seq_len} × batch {c.micro_batch} × accum {c.grad_accum}"
         + (f" × {c.world_size} ranks" if c.world_size > 1 else ""),
-        c.dtype + (" + tf32" if c.tf32 else ""),
-        "compiled" if c.compile else "eager",
-        c.attention,
-        f"{c.adamw_impl} AdamW",
+        *how_it_runs(run),
         f"data {c.data}",
     ]
     return " · ".join(parts + switches(run))
+
+
+def how_it_runs(run: Run) -> list[str]:
+    """Precision, compilation, attention, AdamW and, where not the plain ones, the loss: `bf16 + tf32`, `compiled`..."""
+    c = run.config
+    mode = "" if c.compile_mode == "default" else f" ({c.compile_mode})"
+    return [
+        c.dtype + (" + tf32" if c.tf32 else "") + (" + FP8 linears" if c.fp8 else ""),
+        f"compiled{mode}" if c.compile else "eager",
+        c.attention,
+        f"{c.adamw_impl} AdamW",
+        *([f"{c.loss} loss"] if c.loss != "standard" else []),
+    ]
 
 
 def switches(run: Run) -> list[str]:

@@ -6,4 +6,5 @@
     autobatch.py    --batch auto: the largest micro-batch that fits, then the fastest of the candidates
     batchplan.py    the batch search's memory line: which probe would not fit, predicted before it starts
     chapter5.py     the book's chapter-5 training run, timed
+    suite.py        `gptbench suite`: which runs the ladder takes from the default run and the batch search
 """

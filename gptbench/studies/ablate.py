@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -14,6 +14,7 @@ from gptbench.hardware.capability import (
     autocast_problem,
     compile_probe,
     compile_problem,
+    fp8_problem,
     native_bf16,
     native_tf32,
     supports_fused_adamw,
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
 class Rung:
     name: str
     change: Callable[[BenchConfig], BenchConfig]
-    applies: Callable[[torch.device], str | None]  # None when it applies here, else the reason it is skipped
+    skip_reason: Callable[[torch.device], str | None]  # why the rung is skipped on this device; None: it runs
+    # None when the rungs below left what this one builds on (compile, bf16), else why it is skipped
+    needs: Callable[[BenchConfig], str | None] = lambda _: None
 
 
-def _always(_: torch.device) -> None:
+def _never_skipped(_: torch.device) -> None:
     return None
 
 
@@ -65,14 +68,42 @@ def _compile(device: torch.device) -> str | None:
     return compile_probe(device) if device.type == "mps" else compile_problem(device)
 
 
+def _cuda_kernels(device: torch.device) -> str | None:
+    if device.type != "cuda":
+        return (
+            f"the compile modes tune GPU kernels and record CUDA graphs; this run is on {device.type.upper()} "
+            "(run --compile --compile-mode max-autotune-no-cudagraphs alone to try it there)"
+        )
+    return None
+
+
+def _compiled(config: BenchConfig) -> str | None:
+    return None if config.compile else "torch.compile is off at this rung (its own rung was skipped)"
+
+
+def _in_bf16(config: BenchConfig) -> str | None:
+    return None if config.dtype == "bf16" else f"FP8 training keeps the rest in bf16, and this rung runs {config.dtype}"
+
+
+# The frontier (issue 29): the loss without the full logits, FP8 matmuls, then the compile modes, each on top of the
+# plain trainer's best. The two compile modes build on each other: max-autotune is max-autotune-no-cudagraphs with
+# CUDA graphs (torch.compile docs); reduce-overhead (CUDA graphs alone) is `run --compile-mode reduce-overhead`.
+FRONTIER: tuple[Rung, ...] = (
+    Rung("+ chunked LM head + cross-entropy", lambda c: replace(c, loss="chunked"), _never_skipped),
+    Rung("+ FP8 linear layers (torchao)", lambda c: replace(c, fp8=True), fp8_problem, _in_bf16),
+    Rung("+ autotuned kernels (max-autotune-no-cudagraphs)", lambda c: replace(c, compile_mode="max-autotune-no-cudagraphs"),
+         _cuda_kernels, _compiled),  # fmt: skip
+    Rung("+ CUDA graphs (max-autotune)", lambda c: replace(c, compile_mode="max-autotune"), _cuda_kernels, _compiled),
+)
 RUNGS: tuple[Rung, ...] = (
-    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _always),
+    Rung("baseline: fp32, naive attention, for-loop AdamW, vocab 50257", lambda c: c, _never_skipped),
     Rung("+ TF32 matmuls", lambda c: replace(c, tf32=True), _tf32),
     Rung("+ fused AdamW", lambda c: replace(c, adamw="fused"), _fused),
     Rung("+ bf16 autocast", lambda c: replace(c, dtype="bf16"), _bf16),
-    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _always),
+    Rung("+ SDPA / flash attention", lambda c: replace(c, attention="sdpa"), _never_skipped),
     Rung("+ torch.compile", lambda c: replace(c, compile=True), _compile),
-    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _always),
+    Rung("+ vocabulary padded to 50304", lambda c: replace(c, model=replace(c.model, vocab_size=PADDED_VOCAB)), _never_skipped),
+    *FRONTIER,
 )
 LARGEST_BATCH = "+ largest micro-batch that fits"
 
@@ -85,15 +116,19 @@ def foreign_reason(rung: Rung, config: BenchConfig) -> str | None:
         return "--model-factory: the module's attention is its own code; gptbench's attention switch does not reach it"
     if "vocabulary" in rung.name:
         return "--model-factory: the module's vocabulary is its own; gptbench cannot pad it"
+    if "cross-entropy" in rung.name:
+        return "--model-factory: the module computes its own logits; gptbench's loss switch does not reach them"
     return None
 
 
 def baseline(config: BenchConfig) -> BenchConfig:
     """The ladder's first rung: every optimization off, the rest of `config` (model, seq, batch, steps) kept."""
+    plain: dict[str, Any] = {"loss": "standard", "compile_mode": "default", "fp8": False}
     if config.factory is not None:  # the module's own vocabulary stays
-        return replace(config, dtype="fp32", tf32=False, adamw="for-loop", attention="naive", compile=False)
+        return replace(config, dtype="fp32", tf32=False, adamw="for-loop", attention="naive", compile=False, **plain)
     return replace(
         config,
+        **plain,
         dtype="fp32",
         tf32=False,
         adamw="for-loop",
@@ -118,7 +153,7 @@ def plan_ladder(config: BenchConfig) -> list[PlannedRung]:
     current = baseline(config)
     planned = []
     for rung in ladder_rungs(config):
-        reason = rung.applies(device) or foreign_reason(rung, config)
+        reason = rung.skip_reason(device) or foreign_reason(rung, config) or rung.needs(current)
         if reason is None:
             current = rung.change(current)
         planned.append(PlannedRung(rung.name, current, reason))
@@ -188,8 +223,11 @@ def _baseline_gb(config: BenchConfig, batch: int) -> float:
 
 
 def final_config(config: BenchConfig) -> BenchConfig:
-    """The configuration at the top of the ladder (before the batch rung): where the batch search runs."""
-    return plan_ladder(config)[-1].config
+    """The configuration at the top of the ladder (before the batch rung): where the batch search runs, in torch.compile's
+    default mode: autotuning every probe's new shapes would take minutes each, and the mode changes the kernels, not
+    the tensors that must fit (CUDA graphs keep a memory pool of their own: a batch that only just fits may then
+    report oom in the last rung)."""
+    return replace(plan_ladder(config)[-1].config, compile_mode="default")
 
 
 def ladder_rungs(config: BenchConfig) -> tuple[Rung, ...]:
@@ -204,12 +242,12 @@ def _allocator_rung(target: str) -> Rung:
 
     name = "tcmalloc" if target == "system" else target
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         if find_library(name) is None:  # also why `--allocator auto` resolved to the system allocator
             return f"lib{name} is not installed here: {INSTALL_HINT[name]}"
         return "the system allocator was asked for (--allocator system)" if target == "system" else None
 
-    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), applies)
+    return Rung(f"+ {name}", lambda c: replace(c, allocator=target), skip_reason)
 
 
 def _threads_rung(target: int | None) -> Rung:
@@ -218,7 +256,7 @@ def _threads_rung(target: int | None) -> Rung:
     the builds differ (c10 counts the machine's cores, MKL and OpenMP builds may follow the CPU set)."""
     name = "+ physical-core threads" if target is None or target == default_threads() else f"+ {target} intra-op threads"
 
-    def applies(_: torch.device) -> str | None:
+    def skip_reason(_: torch.device) -> str | None:
         default = torch.get_num_threads()
         if target is None or target == default:
             cores = physical_cores()
@@ -226,4 +264,4 @@ def _threads_rung(target: int | None) -> Rung:
             return f"torch's default is already {default} threads: {why}"
         return None
 
-    return Rung(name, lambda c: replace(c, threads=target), applies)
+    return Rung(name, lambda c: replace(c, threads=target), skip_reason)

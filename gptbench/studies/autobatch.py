@@ -268,6 +268,17 @@ def find_largest(
     return good, probes
 
 
+def why_largest(probes: list[Probe], largest: int, max_batch: int) -> str:
+    """What ended the search at `largest`, as the run's name says it: the probe step limit (the batch fits, and a
+    bigger one was never tried), --max-batch, or memory (the next size up did not fit)."""
+    slow = next((p for p in probes if p.micro_batch == largest and p.slow), None)
+    if slow is not None and slow.step_time_s is not None:
+        return f"largest tried: its step took {slow.step_time_s:.1f} s, past the probe step limit"
+    if largest >= max_batch:
+        return f"largest tried: --max-batch {max_batch}"
+    return "largest that fits"
+
+
 def candidates(largest: int, fitting: list[int]) -> list[int]:
     """The largest batch and the two largest powers of two below it that fit: the fastest is usually among them."""
     powers = sorted({b for b in fitting if b & (b - 1) == 0 and b < largest}, reverse=True)[:2]
@@ -291,7 +302,7 @@ def auto_batch(
     for b in candidates(largest, list(steps)):
         candidate = replace(config, micro_batch=b)  # under the probes' cap, re-read now, and a time limit of its own
         run = run_in_subprocess(candidate, limits.run_timeout_s(candidate, steps[b]), limits.cap_now_gb())
-        run.name = f"batch {b}" + (" (largest that fits)" if b == largest else "")
+        run.name = f"batch {b}" + (f" ({why_largest(probes, largest, max_batch)})" if b == largest else "")
         runs.append(run)
         if on_run:
             on_run(run)

@@ -216,7 +216,9 @@ def train(config: Chapter5Config, on_eval: Callable[[EpochLoss], None] | None = 
     return _result(config, model, steps_s, wall_s, evals, epochs, samples, tracker)
 
 
-def _eval_pair(model: GPT, train_batches: list, val_batches: list, config: Chapter5Config) -> tuple[float, float]:
+def _eval_pair(
+    model: GPT, train_batches: list[tuple[torch.Tensor, ...]], val_batches: list[tuple[torch.Tensor, ...]], config: Chapter5Config
+) -> tuple[float, float]:
     device = next(model.parameters()).device
     return mean_loss(model, train_batches, config.eval_batches, device), mean_loss(
         model, val_batches, config.eval_batches, device
@@ -238,8 +240,15 @@ def final_sample(model: GPT, config: Chapter5Config) -> str:
 
 
 def _result(
-    config: Chapter5Config, model: GPT, steps_s: list[float], wall_s: float, evals, epochs, samples, tracker
-) -> RunResult:  # noqa: ANN001
+    config: Chapter5Config,
+    model: GPT,
+    steps_s: list[float],
+    wall_s: float,
+    evals: list[EpochLoss],
+    epochs: list[EpochLoss | None],
+    samples: list[str],
+    tracker: MemoryTracker,
+) -> RunResult:
     tokens_per_step = config.batch * config.context
     rate = throughput(steps_s, tokens_per_step)
     fpt = flops_per_token(model.config, config.context)

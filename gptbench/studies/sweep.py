@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gptbench.bench.config import BenchConfig, RunOptions, resolve_config
 from gptbench.errors import GptbenchError
 from gptbench.studies.series import SeriesItem
 
-AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention", "activation_checkpointing")
+AXES = ("micro_batch", "seq_len", "dtype", "compile", "attention", "activation_checkpointing", "loss", "compile_mode", "fp8")
 AXIS_FLAGS = {
     "micro_batch": "batch",
     "seq_len": "seq",
@@ -18,7 +19,13 @@ AXIS_FLAGS = {
     "compile": "compile",
     "attention": "attention",
     "activation_checkpointing": "activation-checkpointing",
+    "loss": "loss",
+    "compile_mode": "compile-mode",
+    "fp8": "fp8",
 }
+
+
+Axis = bool | int | str  # one value of a swept option (`--batch 4,8`, `--compile on,off`)
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,7 @@ class SweepPlan:
     names: list[str]
 
 
-def plan_sweep(base: RunOptions, axes: dict[str, list | None]) -> SweepPlan:
+def plan_sweep(base: RunOptions, axes: dict[str, list[Axis] | None]) -> SweepPlan:
     """Every combination of the swept values on top of `base`, each resolved and validated before anything runs."""
     swept = {k: v for k, v in axes.items() if v}
     if not swept:
@@ -35,7 +42,7 @@ def plan_sweep(base: RunOptions, axes: dict[str, list | None]) -> SweepPlan:
         raise GptbenchError(f"nothing to sweep: give at least one of {flags}")
     configs, names = [], []
     for values in itertools.product(*swept.values()):
-        choice = dict(zip(swept, values, strict=True))
+        choice: dict[str, Any] = dict(zip(swept, values, strict=True))  # RunOptions' fields, each of its own type
         name = " ".join(f"{AXIS_FLAGS[k]}={_show(v)}" for k, v in choice.items())
         try:
             configs.append(resolve_config(replace(base, **choice)))

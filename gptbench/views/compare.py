@@ -26,7 +26,8 @@ DIFFERING: dict[str, tuple[str, ...]] = {
     "model source (--model-factory)": ("model_source",),
 }
 # Everything that makes two runs the same configuration, for --group.
-CONFIG_KEYS = ("model", "n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum", "world_size")
+CONFIG_KEYS: tuple[str, ...] = ("model", "n_layer", "n_head", "n_embd", "vocab_size", "seq_len", "micro_batch", "grad_accum")
+CONFIG_KEYS += ("world_size",)
 CONFIG_KEYS += ("dtype", "tf32", "compile", "attention", "adamw", "data", "flops_formula", "model_source")
 
 

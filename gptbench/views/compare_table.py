@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rich.table import Table
@@ -92,4 +93,4 @@ def compare_table(comparison: Comparison, width: int = 10_000) -> Table:
     """The runs side by side, one line each: every column that fits `width`, dropping the least read first; failed
     runs show their status in red, --group separates the groups."""
     layouts = [DROP_ORDER[:n] for n in range(len(DROP_ORDER) + 1)]
-    return widest_that_fits([lambda d=d: _table(comparison, d) for d in layouts], width)
+    return widest_that_fits([partial(_table, comparison, d) for d in layouts], width)

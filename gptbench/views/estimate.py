@@ -4,6 +4,8 @@ prints. Every table keeps a row to one line at 100 columns and more; --catalog a
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -145,7 +147,7 @@ def catalog_view(catalog: Catalog, width: int) -> RenderableType:
     words = list(dict.fromkeys(_basis(r.estimate) for r in catalog.rows if r.estimate))
     keys = {w: w[:1].upper() if [v[:1] for v in words].count(w[:1]) == 1 else w[:2].capitalize() for w in words}
     layouts = [(True, None), (False, None), (False, keys)]
-    table = widest_that_fits([lambda r=r, k=k: _catalog_table(catalog, r, k) for r, k in layouts], width)
+    table = widest_that_fits([partial(_catalog_table, catalog, r, k) for r, k in layouts], width)
     notes = catalog.assumptions
     if any(c.header == "B" for c in table.columns):
         notes = [*notes, "B (basis): " + ", ".join(f"{k} {w}" for w, k in keys.items())]

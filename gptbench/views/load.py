@@ -111,8 +111,10 @@ def _shape(row: Row) -> str:
 
 
 def _precision(row: Row) -> str:
-    dtype = row["dtype"] + ("+tf32" if row.get("tf32") and row["dtype"] == "fp32" else "")
-    return f"{dtype} {'compiled' if row.get('compile') else 'eager'} {row['attention']}"
+    dtype = row["dtype"] + ("+tf32" if row.get("tf32") and row["dtype"] == "fp32" else "") + ("+fp8" if row.get("fp8") else "")
+    mode = f"({row['compile_mode']})" if row.get("compile") and row.get("compile_mode", "default") != "default" else ""
+    loss = f" {row['loss']} loss" if row.get("loss", "standard") != "standard" else ""
+    return f"{dtype} {'compiled' + mode if row.get('compile') else 'eager'} {row['attention']}{loss}"
 
 
 def _host_runtime(row: Row) -> str:
@@ -200,6 +202,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("attention", lambda s: s.config.attention),
     Column("tf32", lambda s: s.config.tf32),
     Column("adamw", lambda s: s.config.adamw_impl),
+    Column("loss", lambda s: s.config.loss),
+    Column("compile_mode", lambda s: s.config.compile_mode),
+    Column("fp8", lambda s: s.config.fp8),
     Column("threads", lambda s: s.config.threads),
     Column("data", lambda s: s.config.data),
     Column("tokens_per_sec_p10", lambda s: s.result.tokens_per_sec_p10),

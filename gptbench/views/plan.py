@@ -6,6 +6,7 @@ Returns renderables and text; never prints. The HTML page is plan_html.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -137,7 +138,7 @@ def options_table(plan: Plan, width: int, show_all: bool = False) -> Table:
     rows = shown(plan, show_all)
     keys = basis_keys([plan.options[i] for i in rows])
     layouts = [(True, True, True), (True, True, False), (False, True, False), (False, False, False)]
-    return widest_that_fits([lambda w=w, b=b, f=f: _table(plan, rows, _columns(keys, w, b, f)) for w, b, f in layouts], width)
+    return widest_that_fits([partial(_table, plan, rows, _columns(keys, w, b, f)) for w, b, f in layouts], width)
 
 
 def legend(plan: Plan, table: Table, show_all: bool) -> str:

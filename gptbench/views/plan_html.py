@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import html
 import io
+from typing import TYPE_CHECKING
 
 import gptbench
 from gptbench.cloud.plan import Option, Plan
 from gptbench.views.files import STYLE, matplotlib_or_hint
 from gptbench.views.plan import answer_lines, config_text
+
+if TYPE_CHECKING:  # matplotlib is optional (the html extra): imported where a chart is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
+    from matplotlib.figure import Figure
+    from matplotlib.text import Annotation
+    from matplotlib.transforms import Bbox
 
 # Where a label may go around its point, nearest first: offsets in points, and the text's alignment there.
 DIRECTIONS = (
@@ -24,14 +32,14 @@ def label_text(o: Option, rank: int) -> str:
     return f"#{rank} {o.gpus}× {o.gpu}\n{o.where}"
 
 
-def place_labels(fig, ax, labelled: list[tuple[float, float, str]]) -> list:  # noqa: ANN001 - matplotlib's own types
+def place_labels(fig: Figure, ax: Axes, labelled: list[tuple[float, float, str]]) -> list[Annotation]:
     """Annotate each (x, y, text) at the nearest spot where its box overlaps no label placed before it, no legend and
     no labelled point, and stays inside the axes; the label is drawn with a leader line when it moved away. A label
     with no such spot shows its row number alone (the table below the chart names it)."""
     from matplotlib.text import Text
     from matplotlib.transforms import Bbox
 
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # the Agg canvas chart_figure gives it
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
     taken = [legend.get_window_extent(renderer)] if legend else []
@@ -49,7 +57,9 @@ def place_labels(fig, ax, labelled: list[tuple[float, float, str]]) -> list:  # 
     return placed
 
 
-def _first_free(ax, renderer, xy, text, inside, taken):  # noqa: ANN001, ANN202 - matplotlib's own types
+def _first_free(
+    ax: Axes, renderer: RendererBase, xy: tuple[float, float], text: str, inside: Bbox, taken: list[Bbox]
+) -> Annotation | None:
     from matplotlib.text import Text
 
     for distance in DISTANCES:
@@ -68,7 +78,7 @@ def _first_free(ax, renderer, xy, text, inside, taken):  # noqa: ANN001, ANN202 
     return None
 
 
-def chart_figure(plan: Plan):  # noqa: ANN201 - a matplotlib Figure, imported only when a chart is drawn
+def chart_figure(plan: Plan) -> Figure:
     """Time against cost on log axes: every priced option with its band as error bars, the Pareto front as a line,
     each front point labelled where the label overlaps no other label and stays inside the axes."""
     matplotlib_or_hint()
@@ -81,13 +91,15 @@ def chart_figure(plan: Plan):  # noqa: ANN201 - a matplotlib Figure, imported on
     ax = fig.subplots()
     for o in points:
         colour = "#d62728" if o.pareto else "#1f77b4"
-        xerr = [[o.hours - o.hours_range[0]], [o.hours_range[1] - o.hours]] if o.hours_range else None  # type: ignore[operator]
+        hours, cost = o.hours or 0.0, o.cost_usd or 0.0  # never 0: `points` holds only options with both
+        xerr = [[hours - o.hours_range[0]], [o.hours_range[1] - hours]] if o.hours_range else None
         c = o.cost_range_usd
-        yerr = [[o.cost_usd - c[0]], [c[1] - o.cost_usd]] if c else None  # type: ignore[operator]
-        ax.errorbar(o.hours, o.cost_usd, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=7, alpha=0.85, capsize=2)
+        yerr = [[cost - c[0]], [c[1] - cost]] if c else None
+        ax.errorbar(hours, cost, xerr=xerr, yerr=yerr, fmt="o", color=colour, ms=7, alpha=0.85, capsize=2)
     front = sorted((o for o in points if o.pareto), key=lambda o: o.hours or 0.0)
     if front:
-        ax.plot([o.hours for o in front], [o.cost_usd for o in front], "-", color="#d62728", lw=2.5, label="Pareto front")
+        xs, ys = [o.hours or 0.0 for o in front], [o.cost_usd or 0.0 for o in front]
+        ax.plot(xs, ys, "-", color="#d62728", lw=2.5, label="Pareto front")
     if plan.request.max_hours:
         ax.axvline(plan.request.max_hours, color="#888", ls="--", label=f"deadline {plan.request.max_hours:g} h")
     if plan.request.budget_usd:

@@ -14,7 +14,7 @@ from gptbench.hardware.specs import match_device
 from gptbench.predict.calibration import workload_from_config
 from gptbench.predict.reference import ReferenceCheck, check_against_reference
 from gptbench.reports.schema import Report, Run, Telemetry
-from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, short, switches
+from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, how_it_runs, short, switches
 
 
 def run_warnings(run: Run) -> list[str]:
@@ -46,7 +46,8 @@ def summary_table(report: Report, run: Run) -> Table:
     if run.name:
         table.add_row("run", run.name)
     table.add_row("config", config_text(run))
-    if r.status in ("ok", "interrupted") and r.tokens_per_sec is not None:
+    measured = r.status in ("ok", "interrupted")  # an interrupted run's numbers, labelled as such
+    if measured and r.tokens_per_sec is not None and r.step_time_s is not None and r.flops_per_token is not None:
         table.add_row(
             "tokens/s",
             f"{fmt_rate(r.tokens_per_sec)} median (p10–p90 {r.tokens_per_sec_p10:,.0f}–{r.tokens_per_sec_p90:,.0f})"
@@ -113,12 +114,11 @@ def config_text(run: Run) -> str:
     """The configuration in short lines: the model, the shape of a step, how it runs, and its memory switches."""
     c = run.config
     ranks = f" × {c.world_size} ranks" if c.world_size > 1 else ""
-    how = [c.dtype + (" + tf32" if c.tf32 else ""), "compiled" if c.compile else "eager", c.attention, f"{c.adamw_impl} AdamW"]
     lines = [
         f"{c.model.preset} ({c.model.n_params / 1e6:,.1f}M params, vocab {c.model.vocab_size})",
         f"seq {c.seq_len} × batch {c.micro_batch}{' (sized by GPU memory)' if c.micro_batch_basis else ''}"
         f" × accum {c.grad_accum}{ranks} · data {c.data}",
-        " · ".join(how),
+        " · ".join(how_it_runs(run)),
     ]
     return "\n".join(lines + ([" · ".join(switches(run))] if switches(run) else []))
 
@@ -152,8 +152,9 @@ def rank_rows(run: Run) -> list[tuple[str, str]]:
                 f" the rate of 1 process ({short(r.baseline_source, 120)})",
             )
         )
-    peaks = [m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb for m in r.rank_memory]
-    if len(peaks) > 1 and None not in peaks:
+    maybe = [m.peak_allocated_gb if m.peak_allocated_gb is not None else m.host_peak_rss_gb for m in r.rank_memory]
+    peaks = [p for p in maybe if p is not None]
+    if len(peaks) > 1 and len(peaks) == len(maybe):
         hi, lo = peaks.index(max(peaks)), peaks.index(min(peaks))
         kind = "allocated" if r.rank_memory[0].peak_allocated_gb is not None else "process RSS"
         rows.append(("memory by rank", f"{kind}: max {fmt_gb(peaks[hi])} (rank {hi}) · min {fmt_gb(peaks[lo])} (rank {lo})"))
@@ -166,7 +167,7 @@ def _span(lo: float | None, hi: float | None, unit: str) -> str:
 
 def telemetry_rows(run: Run) -> list[tuple[str, str]]:
     """Summary rows for what was sampled during the measured steps: power and J/token, clocks, the CPU."""
-    t, rows = run.result.telemetry, []
+    t, rows = run.result.telemetry, list[tuple[str, str]]()
     if t is None or run.result.status != "ok":
         return rows
     if t.gpus or (run.config.device or "").startswith("cuda"):
