@@ -65,7 +65,7 @@ def test_a_memory_limit_above_the_host_is_one_line_and_exit_2(tmp_path: Any) -> 
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
-    assert "--memory-limit 100000GB is more than this host has" in line and list(tmp_path.iterdir()) == []
+    assert "--memory-limit 100000GB" in line and "more than" in line and list(tmp_path.iterdir()) == []
 
 
 def fake_cuda(monkeypatch: pytest.MonkeyPatch, total_bytes: int) -> list[tuple[float, int]]:

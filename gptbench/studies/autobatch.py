@@ -121,29 +121,21 @@ class AutoBatch:
 def memory_bound_gb(device: str, memory_limit_gb: float | None, headroom: float) -> tuple[float, str]:
     """How much memory a run may use: the limit, else the device's memory (CUDA) or the host's available memory,
     less `headroom` (a fraction kept free for the allocator's fragmentation and other processes). A limit above the
-    memory the device (or host) has is refused: no cap could hold it."""
+    machine's memory is refused where the option is read (cli/options.memory_limit_gb)."""
     if not 0 <= headroom < 1:
         raise GptbenchError(f"--headroom {headroom}: give a fraction from 0 up to (not including) 1, e.g. 0.1")
-    if device.startswith("cuda"):
+    if memory_limit_gb is not None:
+        total, source = memory_limit_gb, "--memory-limit"
+    elif device.startswith("cuda"):
         import torch
 
-        physical, source = torch.cuda.get_device_properties(device).total_memory / GB, "device memory"
+        total, source = torch.cuda.get_device_properties(device).total_memory / GB, "device memory"
     elif device == "mps":
         import torch
 
-        physical, source = torch.mps.recommended_max_memory() / GB, "MPS recommended working set"
+        total, source = torch.mps.recommended_max_memory() / GB, "MPS recommended working set"
     else:
-        physical, source = _host_total_gb(), "available host memory"
-    if memory_limit_gb is not None:
-        if memory_limit_gb > physical:
-            where = "this GPU" if device.startswith("cuda") else "this Mac's GPU working set" if device == "mps" else "this host"
-            raise GptbenchError(
-                f"--memory-limit {memory_limit_gb:g}GB is more than {where} has ({physical:.1f} GB); "
-                f"give at most {physical:.1f}GB, or leave it out to use the memory available"
-            )
-        total, source = memory_limit_gb, "--memory-limit"
-    else:
-        total = physical if source != "available host memory" else _available_host_gb()
+        total, source = _available_host_gb(), "available host memory"
     return total * (1 - headroom), f"{source} {total:.1f} GB less {headroom:.0%} headroom"
 
 
@@ -165,14 +157,6 @@ def _available_host_gb() -> float:
 
     found = _meminfo_gb("MemAvailable")
     return found if found is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / GB
-
-
-def _host_total_gb() -> float:
-    """The host's physical memory (MemTotal)."""
-    import os
-
-    found = _meminfo_gb("MemTotal")
-    return found if found is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
 
 
 def _used_gb(run: Run) -> float | None:
