@@ -257,3 +257,18 @@ def test_tokenizing_is_billed_at_the_rented_machines_cpus(tmp_path: Path) -> Non
     assert by_where["p b"].cost_usd == pytest.approx(by_where["p b"].hours * 20)
     shards = make_plan(PlanRequest(10e9, data="shards"), tmp_path, catalog)
     assert all(o.setup and o.setup.prepare_s == 0 for o in shards.options)
+
+
+def test_a_named_machine_bills_tokenizing_on_the_cpus_it_is_given(tmp_path: Path) -> None:
+    """--gpu X --gpus N --price P --vcpus C: set-up tokenizes on C-1 workers, as catalog offers with a vCPU count do;
+    without --vcpus it is one worker, and --vcpus without a named machine is refused in one line."""
+    base = dict(gpu="h100-sxm", gpus=8, price_usd=2.5)
+    one = next(o for o in make_plan(PlanRequest(10e9, **base), tmp_path).options if o.kind == "named")
+    many = next(o for o in make_plan(PlanRequest(10e9, **base, vcpus=208), tmp_path).options if o.kind == "named")
+    assert one.setup and many.setup and one.hours and many.hours and one.cost_usd and many.cost_usd
+    assert one.setup.vcpus is None and many.setup.vcpus == 208
+    assert many.setup.hours < one.setup.hours / 10  # 207 workers instead of one
+    assert many.hours == pytest.approx(one.hours - (one.setup.hours - many.setup.hours))
+    assert many.cost_usd == pytest.approx(many.hours * 2.5 * 8)
+    result = runner.invoke(app, ["plan", "--tokens", "10e9", "--vcpus", "16", "--reports-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--vcpus" in result.output and "Traceback" not in result.output

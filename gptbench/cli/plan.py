@@ -52,6 +52,13 @@ def plan_command(
     price: Annotated[
         Optional[float], typer.Option(help="$/GPU-hour for the --gpu X --gpus N machine.", callback=checks.POSITIVE)
     ] = None,
+    vcpus: Annotated[
+        Optional[int],
+        typer.Option(
+            help="CPUs of the --gpu X --gpus N machine: tokenizing is billed on them (default: one worker).",
+            callback=checks.whole(1, checks.CPUS_MAX),
+        ),
+    ] = None,
     checkpoint_every: Annotated[
         int,
         typer.Option(help="Steps between checkpoints (0: none); their writes are billed.", callback=checks.whole(0)),
@@ -76,7 +83,7 @@ def plan_command(
     targets = check_targets({"--html": html}, force)
     total, how = parse_tokens(tokens, n_params=count_params(GPTConfig.from_name(model)))
     request = PlanRequest(
-        total, how, model, seq, tokens_per_step, max_hours, budget, kwh_price, power_w, gpu, gpus, price,
+        total, how, model, seq, tokens_per_step, max_hours, budget, kwh_price, power_w, gpu, gpus, price, vcpus,
         checkpoint_every or None, data,
     )  # fmt: skip
     warn(scan_reports(reports_dir)[1])  # a bad file in the folder is skipped, not fatal

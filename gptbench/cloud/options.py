@@ -28,6 +28,7 @@ class PlanRequest:
     gpu: str | None = None  # filter, or with `gpus` a machine no offer matches
     gpus: int | None = None
     price_usd: float | None = None  # $/GPU-hour for the --gpu X --gpus N machine
+    vcpus: int | None = None  # the --gpu X --gpus N machine's CPUs: its set-up bills tokenizing on them (unknown: 1 worker)
     checkpoint_every: int | None = 1000
     data: str = "tokenize"
 
@@ -44,6 +45,10 @@ class PlanRequest:
             raise GptbenchError(f"--checkpoint-every must be 0 (none) or a number of steps, got {self.checkpoint_every}")
         if self.price_usd is not None and not (self.gpu and self.gpus):
             raise GptbenchError("--price prices a machine you name: pass it with --gpu NAME --gpus N")
+        if self.vcpus is not None and not (self.gpu and self.gpus):
+            raise GptbenchError("--vcpus describes a machine you name: pass it with --gpu NAME --gpus N")
+        if self.vcpus is not None and self.vcpus <= 0:
+            raise GptbenchError(f"--vcpus must be a positive whole number, got {self.vcpus}")
 
 
 @dataclass(frozen=True)

@@ -280,25 +280,35 @@ def _where(offer: Offer) -> str:
     return f"{offer.provider} {offer.instance}"
 
 
+def _on_cpus(option: Option, vcpus: int | None) -> Option:
+    """The option with its set-up's tokenizing billed on `vcpus` CPUs (None: one worker), its hours, bands and cost
+    moved by the difference."""
+    setup = replace(option.setup, vcpus=vcpus) if option.setup else None
+    shift = (setup.hours - option.setup.hours) if setup and option.setup else 0.0  # tokenizing on more CPUs
+    ranges = (option.hours_range[0] + shift, option.hours_range[1] + shift) if option.hours_range else None
+    hours, price = (option.hours + shift if option.hours is not None else None), option.price_per_hour_usd
+    return replace(
+        option,
+        setup=setup,
+        hours_range=ranges,
+        cost_usd=hours * price if hours is not None and price is not None else None,
+        cost_range_usd=(ranges[0] * price, ranges[1] * price) if ranges and price is not None else None,
+    )
+
+
 def _priced(option: Option, offer: Offer) -> Option:
     """The shared option of this GPU count, priced at this offer and its set-up billed at the offer's vCPUs (notes
     about a missing price dropped)."""
-    setup = replace(option.setup, vcpus=offer.vcpus) if option.setup else None
-    shift = (setup.hours - option.setup.hours) if setup and option.setup else 0.0  # tokenizing on more CPUs
-    ranges = (option.hours_range[0] + shift, option.hours_range[1] + shift) if option.hours_range else None
-    price, hours = offer.price_per_hour_usd, (option.hours + shift if option.hours is not None else None)
+    price = offer.price_per_hour_usd
     note = "; ".join(n for n in option.note.split("; ") if n and not n.startswith("no price"))
-    return replace(
+    priced = replace(
         option,
         where=_where(offer),
-        setup=setup,
-        hours_range=ranges,
         price_per_hour_usd=price,
         note=note,
         price_basis=f"{offer.price_basis} ${price:,.2f}/h observed {offer.observed} ({offer.source})",
-        cost_usd=hours * price if hours is not None else None,
-        cost_range_usd=(ranges[0] * price, ranges[1] * price) if ranges else None,
     )
+    return _on_cpus(priced, offer.vcpus)
 
 
 def named_option(req: PlanRequest, offers: list[Option], folder: Path) -> Option | None:
@@ -308,7 +318,8 @@ def named_option(req: PlanRequest, offers: list[Option], folder: Path) -> Option
     spec = find_gpu(req.gpu)
     price = req.price_usd * req.gpus if req.price_usd is not None else None
     basis = f"--price ${req.price_usd:g}/GPU-hour × {req.gpus}" if req.price_usd is not None else ""
-    return gpu_option(req, f"{req.gpus}× {spec.name} (named with --gpu/--gpus)", "named", spec, req.gpus, price, basis, folder)
+    option = gpu_option(req, f"{req.gpus}× {spec.name} (named with --gpu/--gpus)", "named", spec, req.gpus, price, basis, folder)
+    return _on_cpus(option, req.vcpus) if req.vcpus else option
 
 
 def make_plan(req: PlanRequest, reports_dir: str | Path, catalog_file: str | Path | None = None) -> Plan:
