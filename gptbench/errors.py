@@ -40,3 +40,36 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (its type's name when it has none), cut to `limit`."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+class WriteFailed(GptbenchError):
+    """A file could not be written (disk full, read-only, no permission, folder gone): `path` and the OS's reason.
+    The measurement it would have held is still in memory: the CLI says this in a line, prints the result, exits 1."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM) raised where the program is, like Ctrl-C's KeyboardInterrupt, so that what was
+    measured is kept and child processes are stopped on the way out. Exit code 128 + `signum` (130, 143)."""
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        super().__init__(message or signal_name(signum))
+        self.signum = signum
+
+
+def signal_name(signum: int) -> str:
+    """`SIGTERM` for 15."""
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def stop_signal(error: BaseException) -> int:
+    """The signal behind an interrupt: a Stopped's own, else SIGINT (Ctrl-C's KeyboardInterrupt)."""
+    return getattr(error, "signum", 2)

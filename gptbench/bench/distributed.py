@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -250,7 +251,23 @@ def cpu_share(nproc: int) -> Iterator[None]:
             os.environ.pop("OMP_NUM_THREADS", None)
 
 
+# How long torchrun gets to stop its ranks after this process is interrupted, before it is killed.
+STOP_GRACE_S = 30.0
+
+
 def launch(nproc: int, target: list[str]) -> int:
     """Run `target` as `nproc` ranks under torch.distributed.run and return its exit code. If a rank dies,
-    torchrun stops the others at once (max restarts 0) and exits non-zero; the output goes to this terminal."""
-    return subprocess.run(torchrun_command(nproc, target), check=False).returncode
+    torchrun stops the others at once (max restarts 0) and exits non-zero; the output goes to this terminal.
+    Interrupted (SIGINT, SIGTERM), this process passes SIGTERM on to torchrun, which stops its ranks, and waits for
+    it: subprocess.run would SIGKILL torchrun, which cannot then stop them (each rank also dies with its parent)."""
+    proc = subprocess.Popen(torchrun_command(nproc, target))
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gptbench.errors import stop_signal
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -30,6 +32,7 @@ class Timing:
     warmup_s: float
     step_times_s: list[float]
     losses: list[float]  # warm-up and measured steps, in order
+    interrupted_by: int | None = None  # the stop signal that ended the measured steps early (SIGINT, SIGTERM)
 
 
 def measure(
@@ -42,7 +45,9 @@ def measure(
     during_measure: contextlib.AbstractContextManager[object] | None = None,
 ) -> Timing:
     """Run warm-up then measured steps; each step is timed from its start until the device is idle again.
-    `during_measure` is entered just before the first measured step and left after the last (telemetry)."""
+    `during_measure` is entered just before the first measured step and left after the last (telemetry).
+    A stop signal (KeyboardInterrupt) after the first measured step ends the steps there and the Timing says so;
+    before it, nothing was measured and the interrupt goes on up."""
     report = on_progress or (lambda _: None)
     losses: list[torch.Tensor] = []
     report(Progress("warmup", 0, warmup_steps))
@@ -54,16 +59,23 @@ def measure(
     sync()
     warmup_s = time.perf_counter() - start
     times: list[float] = []
+    stopped: int | None = None
     report(Progress("measure", 0, steps))
     with during_measure or contextlib.nullcontext():
-        for i in range(steps):
-            t0 = time.perf_counter()
-            losses.append(step())
-            sync()  # without it the clock stops while kernels are still queued
-            times.append(time.perf_counter() - t0)
-            report(Progress("measure", i + 1, steps, tokens_per_step / times[-1]))
+        try:
+            for i in range(steps):
+                t0 = time.perf_counter()
+                loss = step()
+                sync()  # without it the clock stops while kernels are still queued
+                times.append(time.perf_counter() - t0)
+                losses.append(loss)
+                report(Progress("measure", i + 1, steps, tokens_per_step / times[-1]))
+        except KeyboardInterrupt as e:
+            if not times:
+                raise
+            stopped = stop_signal(e)  # the step in flight is dropped; those before it are whole
     # Losses stay on the device until the end: reading each one would add a sync of its own per step.
-    return Timing(warmup_s, times, [float(v) for v in torch.stack(losses).float().cpu()] if losses else [])
+    return Timing(warmup_s, times, [float(v) for v in torch.stack(losses).float().cpu()] if losses else [], stopped)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -103,6 +103,7 @@ def _as_rank(
     measure: Callable[[BenchConfig], Run],
 ) -> list[Run] | None:
     from gptbench.bench.distributed import attach_scaling, process_group
+    from gptbench.bench.worker import die_with_parent
     from gptbench.reports.text import short
 
     if nproc is not None:
@@ -114,6 +115,7 @@ def _as_rank(
             "--scaling under torchrun: measure one process first (gptbench run, same options) and pass that report "
             "as --baseline-report FILE (--scaling then copies its run into this report)"
         )
+    die_with_parent()  # a rank never outlives torchrun, even one killed outright
     base = _baseline(config, baseline, scaling) if baseline is not None and env.rank == 0 else None
     with process_group(config, env, timeout_s) as ranked:
         try:

@@ -19,7 +19,7 @@ from gptbench.bench.memory import MemoryTracker, reset_peak_memory
 from gptbench.bench.step import Trainer, intra_op_threads
 from gptbench.bench.telemetry import sampler_for
 from gptbench.data.sources import make_source
-from gptbench.errors import GptbenchError
+from gptbench.errors import GptbenchError, Stopped, signal_name
 from gptbench.hardware.allocator import allocator_in_use
 from gptbench.hardware.capability import matmul_precision, mig_slice, native_tf32
 from gptbench.hardware.machine import fingerprint
@@ -137,6 +137,12 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None  # JSON has no NaN
 
 
+def interrupted_note(timing: Timing, steps: int) -> str:
+    """`stopped by SIGTERM after 3 of 10 measured steps`: why an interrupted run's numbers cover fewer steps."""
+    name = signal_name(timing.interrupted_by or 2)
+    return f"stopped by {name} after {len(timing.step_times_s)} of {steps} measured steps"
+
+
 def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) -> Run:
     """Train `config` for its warm-up and measured steps and return the measured Run.
     Out-of-memory and runtime failures become a Run with status `oom` or `error`, not an exception
@@ -176,7 +182,13 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressFn | None = None) ->
                 during_measure=watch.around(sampler),
             )
         result = account(config, timing, trainer.counted_flops_per_token, trainer.hardware_flops_per_token)
-        result.data_wait_fraction = sum(waits[config.warmup_steps :]) / sum(timing.step_times_s)
+        measured_waits = waits[config.warmup_steps : config.warmup_steps + len(timing.step_times_s)]
+        result.data_wait_fraction = sum(measured_waits) / sum(timing.step_times_s)
+        if timing.interrupted_by is not None:
+            if is_distributed():
+                raise Stopped(timing.interrupted_by)  # one rank cannot report for the job: it ends, as on any failure
+            result.status = "interrupted"  # its throughput is over fewer steps than asked: readers treat it apart
+            result.error = interrupted_note(timing, config.steps)
         # The sampler reads this rank's GPU only, so J/token counts this rank's share of the tokens.
         result.telemetry = sampler.summary(config.tokens_per_step // config.world_size * len(timing.step_times_s))
     except GptbenchError:

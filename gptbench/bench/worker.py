@@ -22,17 +22,22 @@ RESULT_PREFIX = "GPTBENCH-RUN "  # the line of the child's stdout that carries i
 # The child's hard memory cap, in bytes, passed in the environment rather than set by a preexec_fn: Python's docs
 # call preexec_fn "not safe to use in the presence of threads", and the parent has torch's threads.
 DATA_LIMIT_ENV = "GPTBENCH_DATA_LIMIT_BYTES"
+DEVICE_LIMIT_ENV = "GPTBENCH_DEVICE_LIMIT_BYTES"  # a CUDA child's cap on its caching allocator (see `cap_device`)
+PARENT_ENV = "GPTBENCH_PARENT_PID"  # the parent's pid: a child that finds another parent was orphaned before it looked
+PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
 
 
 def run_in_subprocess(config: BenchConfig, timeout_s: float | None = None, data_limit_gb: float | None = None) -> Run:
     """Measure `config` in a fresh Python process; failures come back as a Run with status oom/error. With
-    `data_limit_gb` (Linux) the child's data segment is capped there, so an allocation past it fails inside the
-    child (status oom) instead of waking the kernel's OOM killer; see `cap_data`."""
+    `data_limit_gb` the child's memory is capped there, so an allocation past it fails inside the child (status oom):
+    on a host (Linux) its data segment (`cap_data`), instead of waking the kernel's OOM killer; on CUDA its caching
+    allocator (`cap_device`), so the GPU stays shared and an out-of-memory never touches this process's context."""
     payload = json.dumps(config_to_dict(config))
     cmd = [sys.executable, "-m", "gptbench.bench.worker"]
-    env = worker_env(config.allocator)  # a fresh process is where a preloaded allocator takes effect
+    env = {**worker_env(config.allocator), PARENT_ENV: str(os.getpid())}  # where a preloaded allocator takes effect
     if data_limit_gb is not None:
-        env = {**env, DATA_LIMIT_ENV: str(int(data_limit_gb * GB))}
+        key = DEVICE_LIMIT_ENV if config.device.startswith("cuda") else DATA_LIMIT_ENV
+        env = {**env, key: str(int(data_limit_gb * GB))}
     try:
         proc = subprocess.run(cmd, input=payload, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired:
@@ -56,6 +61,37 @@ def _describe_exit(code: int, stderr: str) -> str:
     return f"the worker process exited with code {code}: {last[:300]}"
 
 
+def die_with_parent() -> None:
+    """On Linux, have the kernel kill this process (SIGKILL) when its parent dies, even by SIGKILL: a worker, probe or
+    rank never outlives the command that started it (prctl(2) PR_SET_PDEATHSIG). A parent already gone by now
+    (the pid in GPTBENCH_PARENT_PID is no longer the parent) ends this process at once. Elsewhere nothing is done:
+    there the parent's own cleanup (subprocess.run kills its child on any exception) is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    expected = os.environ.get(PARENT_ENV)
+    if expected is not None and expected.isdigit() and os.getppid() != int(expected):
+        os._exit(1)
+
+
+def cap_device(device: str, limit_bytes: int) -> float:
+    """Cap this process's CUDA caching allocator on `device` at `limit_bytes` and return the fraction set.
+    torch.cuda.set_per_process_memory_fraction(fraction, device) allows total_memory × fraction, takes a float in
+    0..1 (a TypeError or ValueError otherwise) and makes an allocation past it raise out-of-memory in the allocator
+    (torch/cuda/memory.py, torch 2.13): the run then ends as `oom` in this process alone."""
+    import torch
+
+    index = torch.device(device).index  # "cuda" names no index, which the setter refuses (torch/cuda/_utils.py)
+    index = torch.cuda.current_device() if index is None else index
+    total = torch.cuda.get_device_properties(index).total_memory
+    fraction = float(min(1.0, max(0.0, limit_bytes / total)))
+    torch.cuda.set_per_process_memory_fraction(fraction, index)
+    return fraction
+
+
 def cap_data(limit_bytes: int) -> None:
     """Cap this process's data segment (RLIMIT_DATA, soft and hard) at `limit_bytes`: past it malloc and anonymous
     mmap fail, and torch raises "can't allocate memory", which the run reports as `oom`.
@@ -76,10 +112,13 @@ def cap_data(limit_bytes: int) -> None:
 
 def main() -> None:
     """The child: measure the configuration on stdin; a config that is refused exits 2 with its message on stderr."""
+    die_with_parent()
     if os.environ.get(DATA_LIMIT_ENV) and sys.platform.startswith("linux"):
         cap_data(int(os.environ[DATA_LIMIT_ENV]))
     try:
         config = config_from_dict(json.loads(sys.stdin.read()))
+        if os.environ.get(DEVICE_LIMIT_ENV) and config.device.startswith("cuda"):
+            cap_device(config.device, int(os.environ[DEVICE_LIMIT_ENV]))
         run = run_benchmark(config)  # a --model-factory module whose output gptbench cannot use is refused here
     except GptbenchError as e:
         sys.stderr.write(f"{e}\n")

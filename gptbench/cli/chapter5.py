@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gptbench.cli import checks
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, kept, out
 from gptbench.model.config import GPT2_VOCAB
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
@@ -80,12 +80,13 @@ def chapter5(
 
         run = run_chapter5(config, on_eval)
     report = new_report(torch_device, label, [run])
-    file = write_report(report, out_dir)
+    file = kept(lambda: write_report(report, out_dir))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
     print_summary(run, report)
-    out.print(f"report: {file}", soft_wrap=True, highlight=False)
+    if file is not None:
+        out.print(f"report: {file}", soft_wrap=True, highlight=False)
 
 
 def print_summary(run: Run, report: Report) -> None:

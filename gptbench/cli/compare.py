@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from gptbench.cli import checks
-from gptbench.cli.common import DECIDE, app, err, friendly, out
+from gptbench.cli.common import DECIDE, app, err, friendly, kept, out
 
 
 @app.command(rich_help_panel=DECIDE)
@@ -53,8 +54,7 @@ def compare(
     comparison = compare_runs(loaded, options)
     makers = {"--csv": export.to_csv, "--markdown": export.to_markdown, "--html": export.to_html}
     texts = {path: makers[option](comparison) for option, path in targets.items()}  # all rendered before any is written
-    for path, text in texts.items():
-        files.write_new(path, text, force)
+    written = [path for path, text in texts.items() if kept(partial(files.write_new, path, text, force))]
     if as_json:
         out.print_json(json.dumps(export.to_json_data(comparison), allow_nan=False))
     else:
@@ -63,5 +63,5 @@ def compare(
         out.print(compare_table(comparison, out.width), highlight=False)  # out.width: the terminal, or $COLUMNS piped
         for line in footnotes(comparison):
             out.print(line, markup=False, highlight=False)
-    for path in texts:
+    for path in written:
         err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from gptbench.cli import checks
-from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cli.common import DECIDE, app, friendly, out, warn
 from gptbench.cloud.breakdown import Breakdown, explain_gpu, explain_report
 from gptbench.cloud.estimate import Estimate, RunPlan, Throughput, estimate
 from gptbench.cloud.throughput import Catalog, catalog_view, for_gpu, from_report, newest_report, workload_for
@@ -18,6 +18,7 @@ from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import find_gpu
 from gptbench.model.config import GPTConfig, count_params
 from gptbench.predict.workload import Workload
+from gptbench.reports.store import scan_reports
 
 
 @app.command(name="estimate", rich_help_panel=DECIDE)
@@ -119,6 +120,8 @@ def estimate_command(
         raise GptbenchError(
             "--explain breaks down one GPU's step: use it with --gpu NAME or a report, not --catalog/--tokens-per-sec"
         )
+    if report is None and tokens_per_sec is None:  # the folder is read: a bad file in it is skipped, said once
+        warn(scan_reports(reports_dir)[1])
     if catalog:
         if tokens_per_sec is not None or report is not None:
             raise GptbenchError("--catalog prices every offer from measurements or projections; drop --tokens-per-sec/--report")

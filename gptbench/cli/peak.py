@@ -10,7 +10,7 @@ import typer
 
 from gptbench.cli import checks
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, kept, out, say_unwritten
 from gptbench.cli.preload import prepare_allocator
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
@@ -30,9 +30,11 @@ def _datasheet(device: torch.device) -> dict[str, float]:
     return {k: v for k, v in peaks.items() if v}
 
 
-def measure_and_write_peak(device_name: str, budget_s: float, label: str | None, out_dir: Path, as_json: bool = False) -> Path:
+def measure_and_write_peak(
+    device_name: str, budget_s: float, label: str | None, out_dir: Path, as_json: bool = False
+) -> Path | None:
     """Measure the peak on `device_name`, write it as a report and print its table (or the report as JSON); returns the
-    path."""
+    path (None when it could not be written: said in a line, the table still printed)."""
     import torch
 
     from gptbench.bench.runner import new_report
@@ -54,29 +56,33 @@ def measure_and_write_peak(device_name: str, budget_s: float, label: str | None,
         torch.cuda.empty_cache()  # leave the memory to the runs that follow (suite)
     report = new_report(device, label)
     report.peak = peak
-    path = write_report(report, out_dir)
+    path = kept(lambda: write_report(report, out_dir))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
-        err.print(f"report: {path}", soft_wrap=True, highlight=False)
     else:
         out.print(peak_table(peak, _datasheet(device)))
-        out.print(f"report: {path}", soft_wrap=True, highlight=False)
+    if path is not None:
+        (err if as_json else out).print(f"report: {path}", soft_wrap=True, highlight=False)
     return path
 
 
-def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path:
+def peak_in_child(device: str, budget_s: float, out_dir: Path, show: bool = True) -> Path | None:
     """`gptbench peak` in its own process, its table passed through (with `show`): the suite's process then never holds
-    a CUDA context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it."""
+    a CUDA context (or the peak's cached memory) on the GPU while its runs, each in a process of its own, measure it.
+    None when the child measured but could not write its report (exit 1; it said why on stderr)."""
     import subprocess
     import sys
 
-    from gptbench.errors import GptbenchError
+    from gptbench.errors import GptbenchError, WriteFailed
 
     cmd = [sys.executable, "-m", "gptbench", "peak", "--device", device, "--budget-s", str(budget_s), "--label", "suite-peak"]
     proc = subprocess.run([*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, text=True, check=False)
     if show:
         out.print(proc.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
     found = [line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.startswith("report:")]
+    if proc.returncode == 1 and not found:
+        say_unwritten(WriteFailed(out_dir, "the peak's report was not written (the reason is above)"))
+        return None
     if proc.returncode != 0 or not found:
         raise GptbenchError(f"gptbench peak --device {device} failed (exit code {proc.returncode}); run it alone to see why")
     return Path(found[-1])

@@ -9,11 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from gptbench.cli import checks
-from gptbench.cli.common import DECIDE, app, friendly, out
+from gptbench.cli.common import DECIDE, app, friendly, kept, out, warn
 from gptbench.cloud.options import DEFAULT_TOKENS_PER_STEP, PlanRequest
 from gptbench.cloud.plan import make_plan
 from gptbench.cloud.tokens import parse_tokens
 from gptbench.model.config import GPTConfig, count_params
+from gptbench.reports.store import scan_reports
 
 
 @app.command(name="plan", rich_help_panel=DECIDE)
@@ -85,12 +86,12 @@ def plan_command(
         total, how, model, seq, tokens_per_step, max_hours, budget, kwh_price, power_w, gpu, gpus, price, vcpus,
         checkpoint_every or None, data,
     )  # fmt: skip
+    warn(scan_reports(reports_dir)[1])  # a bad file in the folder is skipped, not fatal
     plan = make_plan(request, reports_dir, catalog_file)
-    if "--html" in targets:
-        write_new(targets["--html"], to_html(plan), force)
+    html_path = kept(lambda: write_new(targets["--html"], to_html(plan), force)) if "--html" in targets else None
     if as_json:
         out.print_json(json.dumps(plan.to_dict()))
         return
     out.print(plan_view(plan, out.width, show_all), highlight=False)
-    if "--html" in targets:
-        out.print(f"wrote {targets['--html']}")
+    if html_path is not None:
+        out.print(f"wrote {html_path}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gptbench.cli import checks
-from gptbench.cli.common import DATA, app, err, friendly, out
+from gptbench.cli.common import DATA, app, err, exit_for, friendly, out, say_unwritten
 
 if TYPE_CHECKING:
     from gptbench.data.prepare import PrepareProgress, PrepareResult
@@ -84,7 +84,7 @@ def prepare(
 ) -> None:
     """Tokenize parquet (FineWeb), jsonl or text with GPT-2's BPE into llm.c-format token shards."""
     from gptbench.data.corpus import input_format, parse_separator, resolve_inputs
-    from gptbench.data.prepare import PrepareConfig, PrepareInterrupted, default_workers, parse_count
+    from gptbench.data.prepare import PrepareConfig, PrepareIncomplete, PrepareInterrupted, default_workers, parse_count
 
     paths = resolve_inputs(inputs)
     formats = {input_format(path) for path in paths}
@@ -111,7 +111,10 @@ def prepare(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise exit_for(e) from None
+    except PrepareIncomplete as e:  # said in a line; what was written is still printed, then exit 1
+        say_unwritten(e)
+        result = e.result
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
     else:

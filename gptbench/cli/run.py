@@ -11,9 +11,10 @@ import typer
 from gptbench.bench import ranks
 from gptbench.cli import checks, ddp
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, exit_for, friendly, kept, last_stop_signal, out
 from gptbench.cli.preload import prepare_allocator
 from gptbench.cli.progress import measure_with_progress
+from gptbench.errors import Stopped, signal_name, stop_signal
 
 if TYPE_CHECKING:  # types only: the command module is imported without torch
     from gptbench.bench.config import BenchConfig
@@ -98,38 +99,65 @@ def run(
         )  # fmt: skip
         if runs is None:
             return  # a rank other than 0, or the launcher after its ranks finished: rank 0 wrote the report
+        stopped = None
     elif auto:
-        runs = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
+        runs, stopped = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     else:
-        runs = [measure_with_progress(config, err.is_terminal or not as_json)]
+        runs, stopped = measure_once(config, err.is_terminal or not as_json)
     report = new_report(config.torch_device, label, runs)
-    path = finish_report(report, out_dir)
+    path = kept(lambda: finish_report(report, out_dir))  # a failed write is said; the numbers are still printed
     best = runs[0]
     if as_json:
         out.print_json(json.dumps(run_json(report, best)))
     else:
         print_run_summary(out, report, best, path)
+    if stopped is not None:  # what was measured is written and printed; the exit still says the run was stopped
+        err.print(f"[yellow]interrupted:[/yellow] {stopped}", highlight=False, soft_wrap=True)
+        raise exit_for(stopped)
     if best.result.status != "ok":
         err.print(f"[red]error:[/red] the run ended with status {best.result.status}: {short(best.result.error, 300)}")
         raise typer.Exit(1)
 
 
+def measure_once(config: BenchConfig, show: bool) -> tuple[list[Run], Stopped | None]:
+    """The one in-process run, and the stop signal that ended its measured steps early (None: all were measured).
+    Stopped before the first measured step, nothing was measured: said, and the command ends (130 or 143)."""
+    try:
+        run = measure_with_progress(config, show)
+    except KeyboardInterrupt as e:
+        err.print(f"[yellow]interrupted[/yellow] ({signal_name(stop_signal(e))}) before the first measured step: nothing was "
+                  "measured, no report written", highlight=False, soft_wrap=True)  # fmt: skip
+        raise exit_for(e) from None
+    if run.result.status != "interrupted":
+        return [run], None
+    return [run], Stopped(last_stop_signal(), f"{run.result.error}; the report holds them, marked interrupted")
+
+
 def search_batch(
     config: BenchConfig, memory_limit_gb: float | None, headroom: float, max_batch: int, step_limit_s: float | None
-) -> list[Run]:
-    """`--batch auto`: probe, then measure the candidates; the fastest comes first."""
+) -> tuple[list[Run], Stopped | None]:
+    """`--batch auto`: probe, then measure the candidates; the fastest comes first. A stop signal after a candidate
+    finished keeps the finished ones (and says which signal); before that it ends the command."""
     from gptbench.reports.text import short
-    from gptbench.studies.autobatch import auto_batch
+    from gptbench.studies.autobatch import auto_batch, fastest_first
     from gptbench.views.tables import probes_table
 
+    finished: list[Run] = []
     with err.status("searching for the largest micro-batch that fits…") as status:
 
         def on_probe(p: Probe) -> None:
             status.update(f"micro-batch {p.micro_batch}: {short(p.why)}")
 
         def on_run(r: Run) -> None:
+            finished.append(r)
             status.update(f"measured {r.name}: {r.result.status}")
 
-        found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run, step_limit_s)
+        try:
+            found = auto_batch(config, memory_limit_gb, headroom, max_batch, on_probe, on_run, step_limit_s)
+        except KeyboardInterrupt as e:
+            if not finished:
+                raise
+            kept_runs = f"{signal_name(stop_signal(e))}: the {len(finished)} candidate run(s) that finished are kept"
+            return fastest_first(finished), Stopped(stop_signal(e), kept_runs)
     err.print(probes_table(found))
-    return found.runs
+    return found.runs, None

@@ -10,7 +10,7 @@ import typer
 
 from gptbench.cli import checks
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, out, say_unwritten
 from gptbench.cli.preload import prepare_allocator
 from gptbench.reports.text import short
 
@@ -48,7 +48,10 @@ def run_series_with_status(
             raise
     if table:
         out.print(series_table(report.runs, title, ladder=ladder))
-    (out if table else err).print(f"report: {file.path}", soft_wrap=True, highlight=False)
+    if file.failure is not None:  # the table (or --json) still carries every run
+        say_unwritten(file.failure)
+    else:
+        (out if table else err).print(f"report: {file.path}", soft_wrap=True, highlight=False)
     return file
 
 

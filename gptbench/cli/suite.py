@@ -12,7 +12,7 @@ import typer
 
 from gptbench.cli import checks
 from gptbench.cli import options as opt
-from gptbench.cli.common import MEASURE, app, err, friendly, out
+from gptbench.cli.common import MEASURE, app, err, friendly, kept, out
 from gptbench.cli.peak import BudgetS
 from gptbench.cli.preload import prepare_allocator
 
@@ -60,25 +60,28 @@ def suite(
         )  # fmt: skip
     )
     limit_gb = opt.memory_limit_gb(memory_limit, config.device)
-    paths = [peak_in_child(config.device, budget_s, out_dir, show=not as_json)]
-    reports = [load_report(paths[0])]
+    peak_path = peak_in_child(config.device, budget_s, out_dir, show=not as_json)  # None: measured, not written
+    paths: list[Path | None] = [peak_path] if peak_path is not None else []
+    reports = [load_report(peak_path)] if peak_path is not None else []
     with err.status(f"run at the default configuration ({config.device})…"):
         default_run = run_in_subprocess(config)
     reports.append(new_report(config.torch_device, "suite-default", [default_run]))
-    paths.append(finish_report(reports[-1], out_dir))
+    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))  # a failed write is said; the suite goes on
     if not as_json:
         print_run_summary(out, reports[-1], default_run, paths[-1])
-    runs = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
+    runs, stopped = search_batch(config, limit_gb, headroom, max_batch, probe_step_limit_s)
     reports.append(new_report(config.torch_device, "suite-auto-batch", runs))
-    paths.append(finish_report(reports[-1], out_dir))
+    paths.append(kept(lambda: finish_report(reports[-1], out_dir)))
     if not as_json:
         print_run_summary(out, reports[-1], runs[0], paths[-1])
+    if stopped is not None:  # the finished candidates are written above; the ladder is not started
+        raise stopped
     largest, measured = ladder_reuse(config, default_run, runs)
     reports.append(new_report(config.torch_device, "suite-ablate"))
-    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)
+    paths.append(run_ladder(config, reports[-1], out_dir, largest, measured, table=not as_json).path)  # None: not written
     said = err if as_json else out  # with --json, stdout holds the JSON alone
     said.print(f"\nsuite finished in {time.perf_counter() - start:,.0f} s; reports in {out_dir}:", highlight=False)
-    for path in paths:
+    for path in (p for p in paths if p is not None):
         said.print(f"  {path}", soft_wrap=True, highlight=False)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in reports]))

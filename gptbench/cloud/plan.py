@@ -24,7 +24,7 @@ from gptbench.predict.order import estimate_for
 from gptbench.predict.scaling import scaling_band, scaling_evidence, scaling_model_line
 from gptbench.predict.workload import Workload, memory_estimate_gb
 from gptbench.reports.schema import Run
-from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.store import find_reports, load_report, scan_reports
 
 SWITCHES = "measure it with run --nproc N --shard optimizer|full, --activation-checkpointing"
 
@@ -169,7 +169,7 @@ def own_options(req: PlanRequest, folder: Path) -> list[Option]:
     """Every report in `folder` as a machine of yours: its fastest ok run of the asked model and sequence length,
     measured, priced by electricity at --kwh-price; a report of other models is listed with that said."""
     base, options = _base(req), []
-    for path in find_reports(folder):
+    for path in scan_reports(folder)[0]:  # an unreadable file is no machine: the command warns about it
         try:
             report, raw, _ = pick_run(path)
         except GptbenchError as e:

@@ -21,7 +21,7 @@ from gptbench.predict.reference import fitted_on
 from gptbench.predict.scaling import scaling_model_line
 from gptbench.predict.workload import Workload, memory_estimate_gb, workload_of
 from gptbench.reports.schema import Report, Run
-from gptbench.reports.store import find_reports, load_report
+from gptbench.reports.store import find_reports, load_report, scan_reports
 from gptbench.reports.text import describe_config
 
 
@@ -137,8 +137,9 @@ def from_report(
 
 
 def newest_report(folder: str | Path) -> Path:
-    """The most recently written report in `folder`, or an error saying how to get one."""
-    found = find_reports(folder)
+    """The most recently written report in `folder` that this gptbench reads (see `scan_reports`), or an error saying
+    how to get one."""
+    found = scan_reports(folder)[0]
     if not found:
         raise GptbenchError(
             f"no report in {folder}/: run `gptbench run` first, or pass --report FILE, --tokens-per-sec N or --gpu NAME"

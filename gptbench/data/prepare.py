@@ -29,7 +29,7 @@ import numpy as np
 
 from gptbench.data.corpus import read_documents, split_long
 from gptbench.data.shards import write_shard
-from gptbench.errors import GptbenchError
+from gptbench.errors import GptbenchError, WriteFailed, stop_signal
 
 Piece = tuple[str, bool]  # (text, starts a new document): long documents are cut into several pieces
 SUFFIX_SCALE = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
@@ -130,12 +130,21 @@ class PrepareResult:
         }
 
 
+class PrepareIncomplete(WriteFailed):
+    """A shard could not be written (disk full, folder gone): `result` holds the complete shards before it, their
+    tokens, and the documents tokenized so far (the last of them were in the shard that failed)."""
+
+    def __init__(self, failure: WriteFailed, result: PrepareResult) -> None:
+        super().__init__(failure.path, failure.reason)
+        self.result = result
+
+
 class PrepareInterrupted(KeyboardInterrupt):
     """Ctrl-C during a prepare; `shards` are the complete ones (the shard in progress was never named as a shard)."""
 
-    def __init__(self, shards: tuple[Path, ...]) -> None:
+    def __init__(self, shards: tuple[Path, ...], signum: int = 2) -> None:
         super().__init__(f"{len(shards)} complete shards")
-        self.shards = shards
+        self.shards, self.signum = shards, signum  # the stop signal: SIGINT (Ctrl-C) or SIGTERM
 
 
 def _documents(path: Path, config: PrepareConfig) -> Generator[tuple[str, bool, int], None, None]:
@@ -240,6 +249,7 @@ class ShardWriter:
     def __init__(self, out_dir: Path, name: str, shard_tokens: int) -> None:
         self.out_dir, self.name = out_dir, name
         self.shards: list[Path] = []
+        self.shard_tokens: list[int] = []  # tokens of each shard written or being written
         self._buf = np.empty(shard_tokens, dtype=np.uint16)
         self._fill = 0
 
@@ -260,6 +270,7 @@ class ShardWriter:
     def _flush(self) -> None:
         index = len(self.shards)
         split = "val" if index == 0 else "train"
+        self.shard_tokens.append(self._fill)
         self.shards.append(write_shard(self.out_dir / f"{self.name}_{split}_{index:06d}.bin", self._buf[: self._fill]))
         self._fill = 0
 
@@ -308,8 +319,12 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
         writer.close()
         if not tokens:
             raise GptbenchError("the inputs hold no text (every document was empty)")
-    except KeyboardInterrupt:
-        raise PrepareInterrupted(tuple(writer.shards)) from None
+    except KeyboardInterrupt as e:
+        raise PrepareInterrupted(tuple(writer.shards), stop_signal(e)) from None
+    except WriteFailed as e:  # the shards before it are whole; the tokens counted are those they hold
+        written = sum(writer.shard_tokens[: len(writer.shards)])
+        result = PrepareResult(tuple(writer.shards), documents, written, time.perf_counter() - start, workers)
+        raise PrepareIncomplete(e, result) from e
     except GptbenchError as e:
         if not writer.shards:
             if made:

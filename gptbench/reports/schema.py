@@ -221,9 +221,15 @@ class Chapter5Result:
     seed: int | None = None
 
 
+# What a run's `status` may be. ok: measured in full. oom / error: failed (`error` says why). skipped: not run here
+# (`error` says why). interrupted: a stop signal ended the measured steps early; its numbers cover the steps in
+# step_times_s only (`error` says how many of how many), so readers never take them as a full measurement.
+STATUSES = ("ok", "oom", "error", "skipped", "interrupted")
+
+
 @dataclass
 class RunResult:
-    status: str = "ok"  # ok | oom | error
+    status: str = "ok"  # one of STATUSES
     error: str | None = None
     tokens_per_sec: float | None = None  # global, median over measured steps
     tokens_per_sec_p10: float | None = None

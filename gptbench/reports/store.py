@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gptbench.atomic import link_new, write_temp_text
-from gptbench.errors import GptbenchError
+from gptbench.atomic import claim_name, make_folder, replace_with, write_temp_text
+from gptbench.errors import GptbenchError, WriteFailed
 from gptbench.reports.schema import KNOWN_SCHEMAS, Report
 
 
@@ -38,40 +37,46 @@ def _dump(report: Report) -> str:
 
 
 class ReportFile:
-    """One report file, created under a fresh name and rewritten atomically as runs are added (sweeps)."""
+    """One report file, created under a fresh name and rewritten atomically as runs are added (sweeps). A write that
+    fails (disk full, read-only or vanished folder) is kept in `failure` instead of raised, so a series goes on
+    measuring; the next update tries again. `path` is None until a version was written."""
 
     def __init__(self, out_dir: str | Path, report: Report) -> None:
         self.directory = Path(out_dir)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise GptbenchError(f"--out {out_dir}: cannot create the folder ({e.strerror})") from e
-        self.path = self._claim(report)
+        self.path: Path | None = None
+        self.failure: WriteFailed | None = None
+        self.update(report)
 
     def _claim(self, report: Report) -> Path:
         """Write the first version under a name no file has yet."""
-        base, tmp = report_name(report), write_temp_text(self.directory, _dump(report))
-        try:
-            for n in range(1, 1000):
-                path = self.directory / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
-                try:
-                    link_new(tmp, path)
-                    return path
-                except FileExistsError:
-                    continue
+        base = report_name(report)
+        make_folder(self.directory)
+        tmp = write_temp_text(self.directory, _dump(report), self.directory / f"{base}.json")
+        names = (self.directory / (f"{base}.json" if n == 1 else f"{base}-{n}.json") for n in range(1, 1000))
+        path = claim_name(tmp, names)
+        if path is None:
             raise GptbenchError(f"{self.directory}: too many reports named {base}*; pass a --label")
-        finally:
-            tmp.unlink(missing_ok=True)
+        return path
 
     def update(self, report: Report) -> None:
-        """Replace this file's content with `report`, atomically (readers see old or new, never half)."""
-        tmp = write_temp_text(self.directory, _dump(report))
-        os.replace(tmp, self.path)
+        """Write `report` to this file, atomically (readers see old or new, never half); a failed write is kept in
+        `failure` (cleared by the next write that succeeds)."""
+        try:
+            if self.path is None:
+                self.path = self._claim(report)
+            else:
+                replace_with(write_temp_text(self.directory, _dump(report), self.path), self.path)
+            self.failure = None
+        except WriteFailed as e:
+            self.failure = e
 
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
-    """Write `report` into `out_dir` under a new unique name; returns the path."""
-    return ReportFile(out_dir, report).path
+    """Write `report` into `out_dir` under a new unique name; returns the path, or raises WriteFailed."""
+    file = ReportFile(out_dir, report)
+    if file.failure is not None or file.path is None:
+        raise file.failure or WriteFailed(out_dir, "not written")
+    return file.path
 
 
 def parse_report(data: object, source: str) -> Report:
@@ -112,3 +117,17 @@ def find_reports(path: str | Path) -> list[Path]:
         return []
     files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def scan_reports(path: str | Path) -> tuple[list[Path], list[str]]:
+    """The report files in folder `path` this gptbench reads, oldest first, and a warning line for each other `*.json`
+    there (truncated, not a report, a future schema) naming it: readers of a folder skip those instead of failing."""
+    readable, warnings = [], []
+    for file in find_reports(path):
+        try:
+            load_report(file)
+        except GptbenchError as e:
+            warnings.append(f"{e}; skipped")
+            continue
+        readable.append(file)
+    return readable, warnings

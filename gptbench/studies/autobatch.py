@@ -1,7 +1,9 @@
 """`--batch auto`: the largest micro-batch that fits (double, then bisect), each probe in its own process,
 then the fastest of the batches that fit, measured in full. On a host (CPU) run the search shares the machine's
 memory with everything else, so it never starts a probe predicted over the bound (batchplan.py), caps each probe's
-process a little above the bound, and stops growing when a probe's step gets too slow."""
+process a little above the bound and never above the memory available when it starts, and stops growing when a
+probe's step gets too slow. The candidates' full runs get the same cap and a time limit from their probe's step;
+on CUDA every child's caching allocator is capped at the bound (bench/worker.cap_device)."""
 
 from __future__ import annotations
 
@@ -40,16 +42,37 @@ class ProbeLimits:
     """What bounds a probe besides the memory bound: its own hard cap, and the step time past which a bigger
     batch no longer pays (host runs)."""
 
-    data_limit_gb: float | None  # RLIMIT_DATA of the probe's process (bench/worker.cap_data); None: no cap
-    step_limit_s: float | None  # stop growing past a probe whose step takes longer; None: no time bound
+    data_limit_gb: float | None  # the child's cap: RLIMIT_DATA on a host (bench/worker.cap_data), the caching
+    # allocator's on CUDA (bench/worker.cap_device); None: no cap (MPS: the Metal driver's memory)
+    step_limit_s: float | None  # stop growing past a probe whose step takes longer; None: no step bound (GPUs)
+    host: bool = True  # the cap is on host memory (re-checked against what is available), not a GPU's
 
     @property
-    def process_timeout_s(self) -> float | None:
+    def process_timeout_s(self) -> float:
         """A probe that takes this long (start, build, a warm-up and a measured step) is stopped: it is swapping
-        or far past the step limit. The 120 s is for the process start and model build of a big preset."""
-        return None if self.step_limit_s is None else 120 + 4 * self.step_limit_s
+        or far past the step limit. The 120 s is for the process start and model build of a big preset; without a
+        step limit (GPUs) a step may take 120 s, far beyond any step of a model that fits."""
+        return START_S + 4 * (self.step_limit_s if self.step_limit_s is not None else START_S)
+
+    def cap_now_gb(self) -> float | None:
+        """The cap for a child starting now: never above the host memory available at this moment (re-read for each
+        child, since other processes come and go) on a host run; the cap itself on CUDA."""
+        if self.data_limit_gb is None or not self.host:
+            return self.data_limit_gb
+        return min(self.data_limit_gb, _available_host_gb())
+
+    def run_timeout_s(self, config: BenchConfig, probe_step_s: float | None) -> float:
+        """A candidate's full run is stopped after this long: start and build, compilation when asked, and each
+        warm-up and measured step at 4x its probe's eager step (compiled steps are no slower once compiled)."""
+        step_s = probe_step_s if probe_step_s is not None else (self.step_limit_s or START_S)
+        compiling = COMPILE_ALLOWANCE_S if config.compile else 0.0
+        return START_S + compiling + 4 * step_s * (config.warmup_steps + config.steps)
 
 
+START_S = 120.0  # a child's process start and model build, for a big preset on a slow host
+# torch.compile of a large preset's forward and backward on a slow host: a bound set well past any compilation, so
+# that only a run that hangs or swaps is stopped (it is not an estimate of the time).
+COMPILE_ALLOWANCE_S = 1200.0
 NO_LIMITS = ProbeLimits(None, None)
 # The probe's cap sits this far above the bound: a process's data segment counts thread stacks and the allocator's
 # untouched reserve beside its tensors (0.3 GB more than its RSS with 16 threads here, see bench/worker.cap_data),
@@ -61,9 +84,12 @@ DEFAULT_STEP_LIMIT_S = 10.0  # CPU: a probe step longer than this stops the sear
 
 
 def probe_limits(device: str, bound_gb: float, step_limit_s: float | None = DEFAULT_STEP_LIMIT_S) -> ProbeLimits:
-    """The probes' cap and time bound: both for host (CPU) runs on Linux only. A GPU's memory is the driver's, not
-    the process's data segment (and CUDA reserves huge address ranges); its steps are short. On macOS setrlimit's
-    data limit is not enforced for mmap, and MPS memory is the Metal driver's."""
+    """The probes' cap and step bound. Host (CPU) runs on Linux: the data segment capped a margin above the bound,
+    and the step limit. CUDA: the caching allocator capped at the bound (a GPU's memory is the driver's, not the
+    data segment, and CUDA reserves huge address ranges); its steps are short. On macOS setrlimit's data limit is
+    not enforced for mmap, and MPS memory is the Metal driver's: no cap there."""
+    if device.startswith("cuda"):  # the caching allocator's cap is exact: no margin for thread stacks
+        return ProbeLimits(bound_gb, None, host=False)
     if device != "cpu":
         return NO_LIMITS
     if step_limit_s is not None and step_limit_s <= 0:
@@ -94,7 +120,8 @@ class AutoBatch:
 
 def memory_bound_gb(device: str, memory_limit_gb: float | None, headroom: float) -> tuple[float, str]:
     """How much memory a run may use: the limit, else the device's memory (CUDA) or the host's available memory,
-    less `headroom` (a fraction kept free for the allocator's fragmentation and other processes)."""
+    less `headroom` (a fraction kept free for the allocator's fragmentation and other processes). A limit above the
+    machine's memory is refused where the option is read (cli/options.memory_limit_gb)."""
     if not 0 <= headroom < 1:
         raise GptbenchError(f"--headroom {headroom}: give a fraction from 0 up to (not including) 1, e.g. 0.1")
     if memory_limit_gb is not None:
@@ -112,17 +139,24 @@ def memory_bound_gb(device: str, memory_limit_gb: float | None, headroom: float)
     return total * (1 - headroom), f"{source} {total:.1f} GB less {headroom:.0%} headroom"
 
 
-def _available_host_gb() -> float:
+def _meminfo_gb(key: str) -> float | None:
+    """A /proc/meminfo line (`MemAvailable`, `MemTotal`) in GB; None where there is no /proc (macOS)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024 / GB
     except OSError:
         pass
+    return None
+
+
+def _available_host_gb() -> float:
+    """The host memory available now (MemAvailable: free plus what the kernel can reclaim)."""
     import os
 
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / GB
+    found = _meminfo_gb("MemAvailable")
+    return found if found is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / GB
 
 
 def _used_gb(run: Run) -> float | None:
@@ -139,12 +173,13 @@ def probe(config: BenchConfig, micro_batch: int, bound_gb: float, limits: ProbeL
     so a batch that fits here fits compiled, and a probe does not pay for compilation. Under `limits` its process
     is capped (an allocation past the cap comes back as `oom`) and a slow step stops the search growing."""
     trial = replace(config, micro_batch=micro_batch, compile=False, warmup_steps=1, steps=1)
-    run = run_in_subprocess(trial, limits.process_timeout_s, limits.data_limit_gb)
+    cap = limits.cap_now_gb()
+    run = run_in_subprocess(trial, limits.process_timeout_s, cap)
     used, r = _used_gb(run), run.result
     step_s = r.step_times_s[-1] if r.status == "ok" and r.step_times_s else None
     if r.status != "ok":
-        cap = f" (the probe's {limits.data_limit_gb:.2f} GB data cap)" if limits.data_limit_gb and r.status == "oom" else ""
-        return Probe(micro_batch, False, used, f"{r.status}{cap}: {r.error}", status=r.status)
+        cap_text = f" (the probe's {cap:.2f} GB {'data' if limits.host else 'device'} cap)" if cap and r.status == "oom" else ""
+        return Probe(micro_batch, False, used, f"{r.status}{cap_text}: {r.error}", status=r.status)
     if used is not None and used > bound_gb:
         return Probe(micro_batch, False, used, f"used {used:.2f} GB, over the {bound_gb:.2f} GB bound", step_time_s=step_s)
     if limits.step_limit_s is not None and step_s is not None and step_s > limits.step_limit_s:
@@ -247,14 +282,20 @@ def auto_batch(
     bound, source, limits = search_bounds(config.device, memory_limit_gb, headroom, max_batch, step_limit_s)
     largest, probes = find_largest(config, bound, max_batch, on_probe, limits)
     runs = []
-    for b in candidates(largest, [p.micro_batch for p in probes if p.fits]):
-        run = run_in_subprocess(replace(config, micro_batch=b))
+    steps = {p.micro_batch: p.step_time_s for p in probes if p.fits}
+    for b in candidates(largest, list(steps)):
+        candidate = replace(config, micro_batch=b)  # under the probes' cap, re-read now, and a time limit of its own
+        run = run_in_subprocess(candidate, limits.run_timeout_s(candidate, steps[b]), limits.cap_now_gb())
         run.name = f"batch {b}" + (f" ({why_largest(probes, largest, max_batch)})" if b == largest else "")
         runs.append(run)
         if on_run:
             on_run(run)
-    runs.sort(key=lambda r: -(r.result.tokens_per_sec or 0.0) if r.result.status == "ok" else float("inf"))
-    return AutoBatch(bound, source, probes, largest, runs, limits)
+    return AutoBatch(bound, source, probes, largest, fastest_first(runs), limits)
+
+
+def fastest_first(runs: list[Run]) -> list[Run]:
+    """The runs by tokens/s, fastest first; runs that did not finish ok last."""
+    return sorted(runs, key=lambda r: -(r.result.tokens_per_sec or 0.0) if r.result.status == "ok" else float("inf"))
 
 
 def search_bounds(

@@ -3,12 +3,11 @@ atomically, never over an existing file unless asked. pandas-free, so `plan` can
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from gptbench.atomic import link_new, write_temp_text
+from gptbench.atomic import claim_name, make_folder, replace_with, write_temp_text
 from gptbench.errors import GptbenchError
 
 HTML_HINT = "pip install matplotlib (the html extra)"
@@ -50,21 +49,13 @@ def check_targets(targets: Mapping[str, Path | None], force: bool) -> dict[str, 
     return chosen
 
 
-def write_new(path: Path, text: str, force: bool) -> None:
-    """Write `text` to `path` atomically (temp file, then rename); an existing file is replaced only with `force`."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = write_temp_text(path.parent, text)
-    except OSError as e:
-        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
-    try:
-        if force:
-            os.replace(tmp, path)
-        else:
-            link_new(tmp, path)
-    except FileExistsError as e:
-        raise GptbenchError(f"{path}: the file already exists; pass --force to replace it") from e
-    except OSError as e:
-        raise GptbenchError(f"{path}: cannot write ({e.strerror})") from e
-    finally:
-        tmp.unlink(missing_ok=True)
+def write_new(path: Path, text: str, force: bool) -> Path:
+    """Write `text` to `path` atomically (temp file, then rename); an existing file is replaced only with `force`.
+    A failed write raises WriteFailed naming the file and the OS's reason, and leaves no temporary file."""
+    make_folder(path.parent)
+    tmp = write_temp_text(path.parent, text, path)
+    if force:
+        replace_with(tmp, path)
+    elif claim_name(tmp, [path]) is None:
+        raise GptbenchError(f"{path}: the file already exists; pass --force to replace it")
+    return path

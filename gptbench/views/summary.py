@@ -21,7 +21,9 @@ def run_warnings(run: Run) -> list[str]:
     """What a reader must know before trusting the numbers (a CPU's missing MFU is in the table, not here)."""
     r = run.result
     warnings = []
-    if r.status != "ok":
+    if r.status == "interrupted":
+        warnings.append(f"interrupted: {r.error}; its numbers cover those steps only, not a full measurement")
+    elif r.status != "ok":
         warnings.append(f"run failed ({r.status}): {short(r.error, 300)}")
     elif not r.loss.all_finite:
         warnings.append("the loss was not finite (NaN/inf) at some step: the numbers time a diverged run")
@@ -44,11 +46,13 @@ def summary_table(report: Report, run: Run) -> Table:
     if run.name:
         table.add_row("run", run.name)
     table.add_row("config", config_text(run))
-    if r.status == "ok" and r.tokens_per_sec is not None and r.step_time_s is not None and r.flops_per_token is not None:
+    measured = r.status in ("ok", "interrupted")  # an interrupted run's numbers, labelled as such
+    if measured and r.tokens_per_sec is not None and r.step_time_s is not None and r.flops_per_token is not None:
         table.add_row(
             "tokens/s",
             f"{fmt_rate(r.tokens_per_sec)} median (p10–p90 {r.tokens_per_sec_p10:,.0f}–{r.tokens_per_sec_p90:,.0f})"
-            f" over {len(r.step_times_s)} step{'s' if len(r.step_times_s) != 1 else ''}",
+            f" over {len(r.step_times_s)} step{'s' if len(r.step_times_s) != 1 else ''}"
+            + (" (INTERRUPTED: fewer than asked)" if r.status == "interrupted" else ""),
         )
         table.add_row("step time", f"{r.step_time_s * 1000:,.1f} ms median · warm-up {r.warmup_s:.1f} s (timed apart)")
         mfu = f"{r.mfu:.1%} of {r.peak_tflops:g} TFLOP/s (datasheet)" if r.mfu is not None else f"n/a ({r.mfu_note})"
