@@ -179,3 +179,75 @@ def test_explain_sets_a_carried_step_beside_the_modelled_one(tmp_path: Path) -> 
     assert b["measured_step_time_s"] == pytest.approx(16 * 1024 / data["tokens_per_sec"])
     assert 1 / 1.45 < b["step_time_s"] / b["measured_step_time_s"] < 1 / 1.3
     assert _estimate(tmp_path, "--gpu", "mi300x", "--explain")["breakdown"]["measured_basis"] is None
+
+
+def _h200_batch64_with(tmp_path: Path, rate: float, **switches: object) -> Path:
+    """The H200's batch-64 reference report, copied into `tmp_path` as a run of yours with other trainer switches."""
+    src = REFERENCE_DIR / "20261204-180045_vm_nvidia-h200_acceptance-batch.json"
+    data = json.loads(src.read_text())
+    data["machine"]["hostname"] = "mine"
+    data["runs"][0]["config"].update(switches)
+    data["runs"][0]["result"].update(tokens_per_sec=rate, tokens_per_sec_p10=rate * 0.98, tokens_per_sec_p90=rate * 1.01)
+    data["runs"][0]["result"]["memory"]["peak_reserved_gb"] = 20.0
+    path = tmp_path / "20261206-000000_mine_nvidia-h200.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_run_with_a_switch_the_model_does_not_describe_is_no_measurement_of_the_plain_step(tmp_path: Path) -> None:
+    """An FP8 + chunked-loss run at batch 64 is neither a measurement of the plain batch-64 step (estimate took the
+    median of it and the reference: 617,970 'measured', and its memory) nor a reference for the run summary."""
+    from report_fixtures import machine, run
+    from rich.console import Console
+
+    from gptbench.reports.schema import Report
+    from gptbench.views.summary import summary_table
+
+    _h200_batch64_with(tmp_path, 700_000.0, fp8=True, loss="chunked")
+    data = _estimate(tmp_path, "--gpu", "h200", "--batch", "64")
+    assert data["basis"] == "measured" and round(data["throughput"]["tokens_per_sec"]) == 535940
+    assert data["throughput"]["memory_estimate_gb"] == pytest.approx(36.404 + 1.45, abs=0.01)  # the reference's, not 20 GB
+    timed = dict(step_times_s=[0.1] * 3, step_time_s=0.1, warmup_s=30.0, flops_per_token=8.5e8, achieved_tflops=400.0)
+    fp8 = run(1024, 64, "bf16", 650_000.0, tokens_per_sec_p10=640_000.0, tokens_per_sec_p90=660_000.0, **timed)
+    fp8.config.fp8 = True
+    report = Report(machine("gpu", "cuda", "NVIDIA H200"), [fp8], created="2026-12-06T09:00:00+00:00")
+    console = Console(width=250, record=True)
+    console.print(summary_table(report, report.runs[0]))
+    assert "no reference with FP8 (the reference runs use the standard trainer)" in console.export_text()
+
+
+def test_memory_measured_on_one_gpu_is_not_called_measured_on_another(tmp_path: Path) -> None:
+    """The H200's reserved memory is the H200's: on an H100 the same configuration's memory is the model's estimate."""
+    h100 = _estimate(tmp_path, "--gpu", "h100-sxm")["throughput"]
+    assert not h100["memory_measured"]
+    default = workload_for("124m", 1024, 16, "bf16", True, "sdpa")
+    assert h100["memory_estimate_gb"] == pytest.approx(memory_breakdown(default).total_gb)
+    assert _estimate(tmp_path, "--gpu", "h200")["throughput"]["memory_measured"]
+
+
+def test_plan_shows_a_machine_you_named_with_why_it_cannot_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["plan", "--model", "1558m", "--gpu", "v100", "--gpus", "1", "--price", "1",
+                                 "--reports-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "0 of 1 options shown" not in result.output and "1× " in result.output and "fit" in result.output
+
+
+
+def test_one_gpu_measured_and_scaled_by_the_model_is_not_called_a_measurement_of_n(tmp_path: Path) -> None:
+    """8x H200 from the one-GPU reference and the (not validated) scaling model: estimate, plan's rows and its answers
+    say so, and the time range says it holds the scaling band, not only the run's p10-p90."""
+    from rich.console import Console
+
+    from gptbench.cloud.estimate import RunPlan, estimate
+    from gptbench.cloud.plan import PlanRequest, make_plan
+    from gptbench.cloud.throughput import for_gpu
+    from gptbench.views.estimate import estimate_table
+
+    console = Console(width=200, record=True)
+    w = workload_for("124m", 1024, 16, "bf16", True, "sdpa")
+    console.print(estimate_table(estimate(RunPlan(10e9, gpus=8), for_gpu(find_gpu("h200"), w, tmp_path), workload=w)))
+    text = console.export_text()
+    assert "on 8 GPU(s) (measured on 1 GPU, scaling modelled)" in text and "p90–p10 speed × scaling: " in text
+    plan = make_plan(PlanRequest(10e9, gpu="h200", gpus=8), tmp_path)
+    assert {o.backed_by for o in plan.options if o.tokens_per_sec} == {"measured, scaled"}
+    assert all(a.basis == "measured, scaled" for a in plan.answers.values() if a)

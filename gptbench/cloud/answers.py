@@ -28,7 +28,7 @@ class Answer:
     hours_range: tuple[float, float] | None = None
     cost_usd: float | None = None
     cost_range_usd: tuple[float, float] | None = None
-    basis: str | None = None  # projected | measured
+    basis: str | None = None  # what backs the option: measured | carried | projected | measured, scaled (1 GPU)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data; bands as [low, high] lists."""
@@ -42,7 +42,7 @@ def answer(question: str, met: bool, text: str, o: Option, options: list[Option]
     """The answer `text` given by option `o`, with its numbers and its rank among `options`."""
     return Answer(
         question, met, text, o.where, options.index(o) + 1, o.gpu, o.gpus, o.hours, o.hours_range, o.cost_usd,
-        o.cost_range_usd, o.basis,
+        o.cost_range_usd, o.backed_by,
     )  # fmt: skip
 
 
@@ -72,7 +72,7 @@ def describe(o: Option) -> str:
     layout += ", activation checkpointing" if o.activation_checkpointing else ""
     return (
         f"{o.where}: {o.gpus}× {o.gpu}, micro-batch {o.micro_batch} × accum {o.grad_accum}{layout}, "
-        f"{o.hours:,.1f} h for {cost} ({o.basis}; band {_band(o)})"
+        f"{o.hours:,.1f} h for {cost} ({o.backed_by}; band {_band(o)})"
     )
 
 

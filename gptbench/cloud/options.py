@@ -91,11 +91,18 @@ class Option:
     def hours(self) -> float | None:
         return None if self.train_hours is None or self.setup is None else self.train_hours + self.setup.hours
 
+    @property
+    def backed_by(self) -> str:
+        """The basis as a reader should take it: one GPU measured and scaled by the model is not a measurement of N."""
+        if self.basis == "measured" and self.gpus > 1 and self.scaling_basis == "modelled":
+            return "measured, scaled"  # one GPU measured, the rest by the scaling model
+        return self.basis
+
     def to_dict(self) -> dict[str, Any]:
         """The option as JSON-ready data (hours and cost with their bands; None where there is no figure)."""
         data = asdict(self)
         data["setup"] = self.setup.to_dict() if self.setup else None
-        data.update(setup_hours=self.setup_hours, hours=self.hours)
+        data.update(setup_hours=self.setup_hours, hours=self.hours, backed_by=self.backed_by)
         for key in ("tokens_per_sec_range", "hours_range", "cost_range_usd"):
             data[key] = list(data[key]) if data[key] else None
         return data

@@ -137,6 +137,16 @@ def workload_from_config(config: RunConfig) -> Workload:
 CHAPTER5_NOT_FITTED = "the book's chapter-5 loop (batch 2, eager fp32) is launch-bound, outside what the roofline models"
 
 
+def unmodelled_switches(config: RunConfig) -> list[str]:
+    """The trainer switches of `config` that the step model (Workload) does not describe: a run with any of them is
+    not a measurement of the configuration the model would match it to (a chunked loss or FP8 at batch 64 is not the
+    plain step at batch 64), so it is neither a point nor a reference until the model learns them."""
+    found = [f"loss {config.loss}"] if config.loss != "standard" else []
+    found += ["FP8"] if config.fp8 else []
+    found += [f"compile mode {config.compile_mode}"] if config.compile and config.compile_mode != "default" else []
+    return found
+
+
 def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]]:
     """Every ok run of every GPU report in `folder` as a point, and a line for each report or run left out and why."""
     points, skipped = [], []
@@ -157,6 +167,9 @@ def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]
                 continue
             if run.result.chapter5 is not None:  # shown beside the projection, never fitted on
                 skipped.append(f"{path.name} run {i}: {CHAPTER5_NOT_FITTED}")
+                continue
+            if unmodelled := unmodelled_switches(run.config):
+                skipped.append(f"{path.name} run {i}: {', '.join(unmodelled)}: a switch the step model does not describe")
                 continue
             memory, r = run.result.memory.peak_reserved_gb, run.result
             points.append(

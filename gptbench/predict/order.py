@@ -143,8 +143,8 @@ def _projected(spec: GpuSpec, w: Workload, measured_gpus: set[str], specs_path: 
 
 
 def memory_for(w: Workload, points: Sequence[CalibrationPoint]) -> tuple[float, str]:
-    """One rank's peak memory: a reserved figure measured at this configuration (any GPU) plus the context, else the
-    memory model's estimate."""
+    """One rank's peak memory: a reserved figure measured at this configuration in `points` (the asked GPU's: what
+    another GPU reserved is not this one's measurement) plus the context, else the memory model's estimate."""
     model = memory_breakdown(w)
     same = [p for p in points if p.reserved_gb and p.gpus == 1 and w.world_size == 1 and not differences(w, p.workload)]
     if same:
@@ -169,5 +169,5 @@ def estimate_for(
         found = _carried(spec, w, on_gpu, specs_path)
     else:
         found = _projected(spec, w, {p.gpu for p in points}, specs_path)
-    memory, basis = memory_for(w, points)
+    memory, basis = memory_for(w, on_gpu)
     return replace(found, memory_gb=memory, memory_basis=basis)

@@ -36,20 +36,23 @@ def assumptions(lines: list[str]) -> RenderableType:
 def estimate_table(e: Estimate) -> Table:
     """Tokens, throughput with its band, the evidence, time, cost, electricity and memory: a row each."""
     t = e.throughput
-    label = f" ({t.basis})"
-    table = Table(title=f"gptbench estimate · {t.basis}", title_justify="left", show_header=False)
+    scaled = e.scaling_basis == "modelled"  # one GPU's rate, its multi-GPU scaling from the model
+    basis = f"{t.basis} on 1 GPU, scaling modelled" if scaled and t.basis == "measured" else t.basis
+    label = f" ({basis})"
+    range_basis = f"{t.range_basis} × scaling" if scaled else t.range_basis
+    table = Table(title=f"gptbench estimate · {basis}", title_justify="left", show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("tokens", f"{e.plan.tokens:,.0f}")
     table.add_row("throughput", f"{e.tokens_per_sec:,.0f} tok/s on {e.gpus} {t.device}(s){label}")
     if e.hours_range and t.basis in ("carried", "projected"):
         slow, fast = (e.tokens_per_sec * e.hours / h for h in (e.hours_range[1], e.hours_range[0]))
-        table.add_row(t.range_basis, f"{slow:,.0f}–{fast:,.0f} tok/s")
+        table.add_row(range_basis, f"{slow:,.0f}–{fast:,.0f} tok/s")
     if t.evidence:
         table.add_row("evidence", escape(t.evidence))
     time = _hours(e.hours)
     if e.hours_range:
-        time += f"  ({t.range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
+        time += f"  ({range_basis}: {e.hours_range[0]:,.2f}–{e.hours_range[1]:,.2f} h)"
     table.add_row("time" + label if t.basis in ("carried", "projected") else "time", time)
     if e.cost_usd is not None:
         cost = f"{_money(e.cost_usd)} at {_money(e.price_per_hour_usd)}/hour"

@@ -52,7 +52,7 @@ def _cost(o: Option, with_band: bool) -> str:
 def basis_word(o: Option) -> str:
     """What backs the row (predict/order.py): measured, carried, or projected with or without a measured relative."""
     if o.basis != "projected":
-        return o.basis
+        return o.backed_by
     return "projected, same arch" if "GPUs were" in (o.evidence or "") else "projected, no relative"
 
 
@@ -87,8 +87,11 @@ def shown(plan: Plan, show_all: bool) -> list[int]:
             return False
         return (req.max_hours is None or o.hours <= req.max_hours) and (req.budget_usd is None or o.cost_usd <= req.budget_usd)
 
+    def shown_anyway(o: Option) -> bool:  # a machine you named, with why it cannot run; yours that can
+        return o.kind == "named" or (o.kind == "own" and not o.problem)
+
     def keep(rank: int, o: Option) -> bool:
-        return (within(o) if limited else o.pareto) or rank in answered or (o.kind != "catalog" and not o.problem)
+        return (within(o) if limited else o.pareto) or rank in answered or shown_anyway(o)
 
     return [i for i, o in enumerate(plan.options) if keep(i + 1, o)]
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from gptbench.cloud.estimate import FINEWEB_10B_TOKENS, hours_for
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import match_device
-from gptbench.predict.calibration import workload_from_config
+from gptbench.predict.calibration import unmodelled_switches, workload_from_config
 from gptbench.predict.reference import ReferenceCheck, check_against_reference
 from gptbench.reports.schema import Report, Run, Telemetry
 from gptbench.reports.text import fmt_gb, fmt_hours, fmt_rate, how_it_runs, short, switches
@@ -96,11 +96,14 @@ def reference_check(report: Report, run: Run) -> ReferenceCheck | None:
     if r.status != "ok" or not r.tokens_per_sec:
         return None
     spec = match_device(accel.name or "") if accel.kind == "cuda" else None
+    device = accel.name or report.machine.cpu.model or accel.kind
+    if spec and (unmodelled := unmodelled_switches(run.config)):  # the references all ran the plain trainer
+        why = f"no reference with {', '.join(unmodelled)} (the reference runs use the standard trainer)"
+        return ReferenceCheck(device, r.tokens_per_sec / run.config.world_size, why_none=why)
     try:
         w = workload_from_config(run.config) if spec else None
     except GptbenchError:  # a configuration the step model does not describe (a user's model): no reference to match
         w = None
-    device = accel.name or report.machine.cpu.model or accel.kind
     return check_against_reference(device, spec.name if spec else None, w, r.tokens_per_sec / run.config.world_size)
 
 
