@@ -14,7 +14,7 @@ from gptbench.cloud.prices import Offer, current_offers
 from gptbench.errors import GptbenchError
 from gptbench.hardware.specs import GpuSpec, find_gpu, match_device
 from gptbench.model.config import GPTConfig
-from gptbench.predict.calibration import report_points
+from gptbench.predict.calibration import report_points, trainer_switches
 from gptbench.predict.order import Sourced, estimate_for
 from gptbench.predict.projection import EFFICIENCIES
 from gptbench.predict.reference import fitted_on
@@ -164,9 +164,7 @@ def config_differences(w: Workload, run: Run, raw_run: dict[str, Any]) -> list[s
         ("activation checkpointing", w.activation_checkpointing, c.activation_checkpointing),  # recompute costs time
         ("sharding", w.sharding, c.shard),  # ZeRO-1 and FSDP2 add communication
         # The workload is always the plain trainer's: a run with the frontier's switches is not its measurement.
-        ("loss", "standard", c.loss),
-        ("compile mode", "default", c.compile_mode if c.compile else "default"),
-        ("FP8", False, c.fp8),
+        *trainer_switches(c),
     ]
     return [f"{name} {theirs} (asked {ours})" for name, ours, theirs in pairs if ours != theirs]
 

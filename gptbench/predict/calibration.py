@@ -137,14 +137,18 @@ def workload_from_config(config: RunConfig) -> Workload:
 CHAPTER5_NOT_FITTED = "the book's chapter-5 loop (batch 2, eager fp32) is launch-bound, outside what the roofline models"
 
 
+def trainer_switches(config: RunConfig) -> list[tuple[str, object, object]]:
+    """(name, the plain trainer's value, this run's) for each trainer switch the step model (Workload) does not
+    describe: the model always prices the plain trainer's step."""
+    compile_mode = config.compile_mode if config.compile else "default"
+    return [("loss", "standard", config.loss), ("compile mode", "default", compile_mode), ("FP8", False, config.fp8)]
+
+
 def unmodelled_switches(config: RunConfig) -> list[str]:
-    """The trainer switches of `config` that the step model (Workload) does not describe: a run with any of them is
-    not a measurement of the configuration the model would match it to (a chunked loss or FP8 at batch 64 is not the
+    """The trainer switches of `config` that the step model does not describe: a run with any of them is not a
+    measurement of the configuration the model would match it to (a chunked loss or FP8 at batch 64 is not the
     plain step at batch 64), so it is neither a point nor a reference until the model learns them."""
-    found = [f"loss {config.loss}"] if config.loss != "standard" else []
-    found += ["FP8"] if config.fp8 else []
-    found += [f"compile mode {config.compile_mode}"] if config.compile and config.compile_mode != "default" else []
-    return found
+    return [name if value is True else f"{name} {value}" for name, plain, value in trainer_switches(config) if value != plain]
 
 
 def report_points(folder: str | Path) -> tuple[list[CalibrationPoint], list[str]]:
